@@ -1,0 +1,108 @@
+// Package app is kefu's composition root: it turns a Config into a running
+// set of parts (the ONNX Runtime, models, the HTTP handler) and closes them
+// in reverse order. It is the only package that imports implementations.
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kefu-chat/kefu/api"
+	"github.com/kefu-chat/kefu/cmd/internal/config"
+	"github.com/kefu-chat/kefu/models"
+	"github.com/kefu-chat/kefu/models/onnx"
+)
+
+// Version is set at build time (-ldflags "-X ...app.Version=...").
+var Version = "dev"
+
+// App holds what Build made.
+type App struct {
+	Config     *config.Config
+	Classifier *onnx.Classifier
+	Embedder   *onnx.Embedder
+	Handler    http.Handler
+	Registry   *prometheus.Registry
+
+	closers []func() error
+}
+
+// InitRuntime finds and loads the ONNX Runtime library named by cfg.
+func InitRuntime(cfg *config.Config) error {
+	lib, err := onnx.FindLibrary(cfg.ONNXRuntime.Library)
+	if err != nil {
+		return err
+	}
+	return onnx.Init(lib)
+}
+
+// LoadClassifier opens the intent model of cfg. The runtime must be loaded.
+func LoadClassifier(cfg *config.Config) (*onnx.Classifier, error) {
+	m := cfg.Models.Intent
+	f, err := models.OpenFolder(m.Path, m.MaxLength)
+	if err != nil {
+		return nil, fmt.Errorf("models.intent: %w", err)
+	}
+	c, err := onnx.NewClassifier(f, onnx.ClassifierOptions{
+		Options:   onnx.Options{IntraOpThreads: m.IntraOpThreads, MaxInFlight: m.MaxInFlight},
+		Threshold: m.OOSThreshold,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("models.intent: %w", err)
+	}
+	return c, nil
+}
+
+// Build loads the runtime and the models and assembles the HTTP handler.
+// On error everything already opened is closed.
+func Build(cfg *config.Config, logger *slog.Logger) (a *App, err error) {
+	a = &App{Config: cfg, Registry: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			a.Close()
+			a = nil
+		}
+	}()
+	if err := InitRuntime(cfg); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, onnx.Shutdown)
+	if a.Classifier, err = LoadClassifier(cfg); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.Classifier.Close)
+	if e := cfg.Models.Embedder; e != nil {
+		f, err := models.OpenFolder(e.Path, e.MaxLength)
+		if err != nil {
+			return nil, fmt.Errorf("models.embedder: %w", err)
+		}
+		if a.Embedder, err = onnx.NewEmbedder(f, onnx.Options{IntraOpThreads: e.IntraOpThreads, MaxInFlight: e.MaxInFlight}); err != nil {
+			return nil, fmt.Errorf("models.embedder: %w", err)
+		}
+		a.closers = append(a.closers, a.Embedder.Close)
+	}
+	a.Handler = api.New(api.Options{
+		Classifier:   a.Classifier,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		MaxTextRunes: cfg.Server.MaxTextRunes,
+		Timeout:      cfg.Server.RequestTimeout.Std(),
+		Logger:       logger,
+		Registry:     a.Registry,
+		Version:      Version,
+	})
+	return a, nil
+}
+
+// Close releases everything Build opened, newest first.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,277 @@
+// Package config is kefu.yaml: the Config aggregate, its defaults, strict
+// parsing (unknown keys are errors, with their key path and line), path
+// resolution relative to the file, and validation.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is one kefu.yaml.
+type Config struct {
+	Server      Server      `yaml:"server"`
+	ONNXRuntime ONNXRuntime `yaml:"onnxruntime"`
+	Models      Models      `yaml:"models"`
+
+	// File is the path the config was loaded from ("" when parsed from bytes).
+	File string `yaml:"-"`
+}
+
+// Server is the HTTP server.
+type Server struct {
+	Addr            string   `yaml:"addr"`
+	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
+	MaxTextRunes    int      `yaml:"max_text_runes"`
+	RequestTimeout  Duration `yaml:"request_timeout"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	Log             Log      `yaml:"log"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Format string `yaml:"format"` // text | json
+	Level  string `yaml:"level"`  // debug | info | warn | error
+}
+
+// ONNXRuntime locates the shared library.
+type ONNXRuntime struct {
+	// Library is the path of libonnxruntime.so.1 or its folder. Empty:
+	// $KEFU_ONNXRUNTIME_LIB, then third_party/onnxruntime.
+	Library string `yaml:"library"`
+}
+
+// Models are the models kefu loads.
+type Models struct {
+	Intent   IntentModel `yaml:"intent"`
+	Embedder *Model      `yaml:"embedder"`
+}
+
+// Model is one Hugging Face layout model folder and how to run it.
+type Model struct {
+	Path           string `yaml:"path"`
+	IntraOpThreads int    `yaml:"intra_op_threads"`
+	MaxInFlight    int    `yaml:"max_in_flight"`
+	MaxLength      int    `yaml:"max_length"`
+}
+
+// IntentModel is the intent classifier.
+type IntentModel struct {
+	Model `yaml:",inline"`
+	// OOSThreshold overrides the out-of-scope threshold stored with the model.
+	OOSThreshold *float32 `yaml:"oos_threshold"`
+}
+
+// Duration is a time.Duration written as a string ("30s").
+type Duration time.Duration
+
+// UnmarshalYAML parses "1m30s"-style strings.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: want a duration such as \"30s\"", n.Line)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (want e.g. \"30s\", \"500ms\")", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Default returns the configuration used for every key a file leaves out.
+func Default() Config {
+	return Config{
+		Server: Server{
+			Addr:            "127.0.0.1:8080",
+			MaxBodyBytes:    1 << 20,
+			MaxTextRunes:    2000,
+			RequestTimeout:  Duration(10 * time.Second),
+			ShutdownTimeout: Duration(30 * time.Second),
+			Log:             Log{Format: "text", Level: "info"},
+		},
+		Models: Models{Intent: IntentModel{Model: Model{IntraOpThreads: 1}}},
+	}
+}
+
+// Load reads and parses the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, errors.Unwrap(err))
+	}
+	c.File = path
+	return c, nil
+}
+
+// Parse decodes a config strictly, resolves relative paths against dir,
+// expands ${ENV} references and validates the result.
+func Parse(data []byte, dir string) (*Config, error) {
+	c := Default()
+	data = expandEnv(data)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config: %w", explain(err, data))
+	}
+	c.resolve(dir)
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return &c, nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${NAME} with the environment variable NAME.
+func expandEnv(data []byte) []byte {
+	return envRef.ReplaceAllFunc(data, func(m []byte) []byte {
+		return []byte(os.Getenv(string(envRef.FindSubmatch(m)[1])))
+	})
+}
+
+var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type config\.(\w+)`)
+
+// explain rewrites yaml.v3's "field x not found in type config.Server" as
+// the key path a person wrote: "line 3: unknown key server.adr".
+func explain(err error, data []byte) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	paths := keyPaths(data)
+	msgs := make([]string, 0, len(te.Errors))
+	for _, m := range te.Errors {
+		if sm := unknownField.FindStringSubmatch(m); sm != nil {
+			key := sm[2]
+			if p, ok := paths[sm[1]+":"+key]; ok {
+				key = p
+			}
+			m = fmt.Sprintf("line %s: unknown key %s", sm[1], key)
+		}
+		msgs = append(msgs, m)
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// keyPaths maps "line:key" to the dotted path of every mapping key.
+func keyPaths(data []byte) map[string]string {
+	var root yaml.Node
+	out := map[string]string{}
+	if yaml.Unmarshal(data, &root) != nil {
+		return out
+	}
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		switch n.Kind {
+		case yaml.DocumentNode, yaml.SequenceNode:
+			for _, c := range n.Content {
+				walk(c, prefix)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				p := k.Value
+				if prefix != "" {
+					p = prefix + "." + k.Value
+				}
+				out[fmt.Sprintf("%d:%s", k.Line, k.Value)] = p
+				walk(n.Content[i+1], p)
+			}
+		}
+	}
+	walk(&root, "")
+	return out
+}
+
+func (c *Config) resolve(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) && dir != "" {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&c.ONNXRuntime.Library)
+	abs(&c.Models.Intent.Path)
+	if c.Models.Embedder != nil {
+		abs(&c.Models.Embedder.Path)
+	}
+}
+
+// Validate checks every value and names the key path of the first problem.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	}
+	s := c.Server
+	if s.Addr == "" {
+		bad("server.addr", "must not be empty (e.g. 127.0.0.1:8080)")
+	}
+	if s.MaxBodyBytes <= 0 {
+		bad("server.max_body_bytes", "must be > 0")
+	}
+	if s.MaxTextRunes <= 0 {
+		bad("server.max_text_runes", "must be > 0")
+	}
+	if s.RequestTimeout < 0 {
+		bad("server.request_timeout", "must not be negative")
+	}
+	if s.ShutdownTimeout <= 0 {
+		bad("server.shutdown_timeout", "must be > 0")
+	}
+	switch s.Log.Format {
+	case "text", "json":
+	default:
+		bad("server.log.format", "%q is not text or json", s.Log.Format)
+	}
+	switch s.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("server.log.level", "%q is not debug, info, warn or error", s.Log.Level)
+	}
+	if c.Models.Intent.Path == "" {
+		bad("models.intent.path", "is required: the intent model folder (Hugging Face layout)")
+	}
+	validModel(c.Models.Intent.Model, "models.intent", bad)
+	if t := c.Models.Intent.OOSThreshold; t != nil && (*t < 0 || *t >= 1) {
+		bad("models.intent.oos_threshold", "%v is outside [0, 1)", *t)
+	}
+	if e := c.Models.Embedder; e != nil {
+		if e.Path == "" {
+			bad("models.embedder.path", "is required when models.embedder is set")
+		}
+		validModel(*e, "models.embedder", bad)
+	}
+	return errors.Join(errs...)
+}
+
+func validModel(m Model, path string, bad func(string, string, ...any)) {
+	if m.IntraOpThreads < 0 {
+		bad(path+".intra_op_threads", "must not be negative")
+	}
+	if m.MaxInFlight < 0 {
+		bad(path+".max_in_flight", "must not be negative")
+	}
+	if m.MaxLength != 0 && m.MaxLength < 3 {
+		bad(path+".max_length", "must be at least 3 ([CLS], one token, [SEP])")
+	}
+}
+
+// Std returns the duration as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
