@@ -5,6 +5,7 @@ package onnx
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/kefu-chat/kefu/models"
 )
@@ -15,6 +16,7 @@ var ErrNoCgo = errors.New("onnx: kefu was built with CGO_ENABLED=0; ONNX Runtime
 type Options struct {
 	IntraOpThreads int
 	MaxInFlight    int
+	Observe        func(wait, run time.Duration)
 }
 
 type ClassifierOptions struct {

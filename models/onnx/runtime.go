@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -58,6 +59,9 @@ type Options struct {
 	// MaxInFlight bounds concurrent calls on the session (default
 	// GOMAXPROCS). Callers beyond it wait, honouring their context.
 	MaxInFlight int
+	// Observe, when set, is called after each run with the time spent
+	// waiting for a slot and the time inside ONNX Runtime (for metrics).
+	Observe func(wait, run time.Duration)
 }
 
 func (o Options) withDefaults() Options {
@@ -76,6 +80,7 @@ type session struct {
 	typeIDs  bool // the graph takes token_type_ids
 	outDims  []ort.Shape
 	sem      chan struct{}
+	observe  func(wait, run time.Duration)
 	closeMu  sync.RWMutex
 	closed   bool
 	padID    int64
@@ -156,19 +161,21 @@ func newSession(path string, outputs []string, padID int64, o Options) (*session
 	if err != nil {
 		return nil, fmt.Errorf("onnx: open %s: %w", path, err)
 	}
-	return &session{s: s, typeIDs: typeIDs, outDims: dims, sem: make(chan struct{}, o.MaxInFlight), padID: padID, inputSet: inputs}, nil
+	return &session{s: s, typeIDs: typeIDs, outDims: dims, sem: make(chan struct{}, o.MaxInFlight), observe: o.Observe, padID: padID, inputSet: inputs}, nil
 }
 
 // run executes the graph on a padded batch. outs are allocated by the
 // caller (nil entries are allocated by ONNX Runtime and destroyed here
 // after fn has read them).
 func (s *session) run(ctx context.Context, ids, mask [][]int64, outs func(batch, seq int) ([]ort.Value, error), read func([]ort.Value) error) error {
+	t0 := time.Now()
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-s.sem }()
+	t1 := time.Now()
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed {
@@ -223,6 +230,9 @@ func (s *session) run(ctx context.Context, ids, mask [][]int64, outs func(batch,
 	}()
 	if err := s.s.Run(inputs, outputs); err != nil {
 		return fmt.Errorf("onnx: run: %w", err)
+	}
+	if s.observe != nil {
+		s.observe(t1.Sub(t0), time.Since(t1))
 	}
 	return read(outputs)
 }

@@ -184,7 +184,7 @@ class NGrams(nn.Module):
         super().__init__()
         self.vocab = c.vocab_size
         self.buckets = c.ngram_buckets
-        self.embeddings = nn.Embedding(c.vocab_size + 2 * c.ngram_buckets, c.ngram_dim)
+        self.embeddings = nn.Embedding(c.vocab_size + 2 * c.ngram_buckets, c.ngram_dim, sparse=True)
         self.LayerNorm = nn.LayerNorm(c.ngram_dim, eps=c.layer_norm_eps)
         nn.init.normal_(self.embeddings.weight, std=0.02)
 
@@ -228,6 +228,19 @@ class BertClassifier(nn.Module):
         if self.ngram is not None:
             feats = torch.cat([pooled, self.ngram(ids, mask)], dim=-1)
         return self.classifier(self.dropout(feats)), h
+
+    def branch_logits(self, ids, mask, token_type_ids):
+        """Logits of the encoder alone and of the n-gram channel alone,
+        through their halves of the classifier. Training adds their losses
+        so that neither branch leans on the other (the n-gram channel would
+        otherwise memorise the training set and starve the encoder)."""
+        h, pooled = self.bert(ids, mask, token_type_ids)
+        ng = self.ngram(ids, mask)
+        w, b = self.classifier.weight, self.classifier.bias
+        hs = self.config.hidden_size
+        feats = self.dropout(torch.cat([pooled, ng], dim=-1))
+        return (F.linear(feats, w, b), F.linear(feats[:, :hs], w[:, :hs], b),
+                F.linear(feats[:, hs:], w[:, hs:], b))
 
 
 class Exported(nn.Module):

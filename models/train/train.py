@@ -11,10 +11,16 @@ Everything is seeded; on one machine two runs give the same model.
 Run with Debian's /usr/bin/python3 (python3-torch).
 """
 
-import argparse
+import os
+
+# One BLAS/OpenMP thread: on small CPUs more threads oversubscribe the cores
+# and run several times slower. Set before torch loads.
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import argparse  # noqa: E402
 import collections
 import json
-import os
 import random
 import struct
 import sys
@@ -174,11 +180,22 @@ def augment(text, rng):
 # ------------------------------------------------------------------ training
 
 def batches(items, size, rng=None):
+    """Batches of items; with rng, shuffled and bucketed by length so that
+    a batch pads little (short customer messages dominate)."""
     idx = list(range(len(items)))
-    if rng is not None:
-        rng.shuffle(idx)
-    for i in range(0, len(idx), size):
-        yield [items[j] for j in idx[i:i + size]]
+    if rng is None:
+        for i in range(0, len(idx), size):
+            yield [items[j] for j in idx[i:i + size]]
+        return
+    rng.shuffle(idx)
+    out = []
+    pool = size * 50
+    for p in range(0, len(idx), pool):
+        chunk = sorted(idx[p:p + pool], key=lambda j: len(items[j][0]) if isinstance(items[j], tuple) else len(items[j]))
+        out.extend(chunk[i:i + size] for i in range(0, len(chunk), size))
+    rng.shuffle(out)
+    for b in out:
+        yield [items[j] for j in b]
 
 
 def collate(seqs, pad_id):
@@ -303,6 +320,8 @@ def main():
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--label-smoothing", type=float, default=0.1)
     ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--token-dropout", type=float, default=0.1, help="share of word pieces replaced by [UNK] in training")
+    ap.add_argument("--branch-loss", type=float, default=0.5, help="weight of the encoder-only and n-gram-only losses")
     ap.add_argument("--augment", type=int, default=2, help="noisy copies per training example")
     ap.add_argument("--ngram-buckets", type=int, default=0, help="n-gram channel buckets (0: auto, -1: off)")
     ap.add_argument("--ngram-dim", type=int, default=64)
@@ -406,12 +425,18 @@ def main():
     # Fine-tune.
     val_enc = [tok.encode(t) for t, _ in val]
     val_gold = [i for _, i in val]
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    # The n-gram table is large and each batch touches few rows: it gets
+    # sparse gradients and its own optimizer.
+    sparse = [p for n, p in model.named_parameters() if n == "ngram.embeddings.weight"]
+    dense = [p for n, p in model.named_parameters() if n != "ngram.embeddings.weight"]
+    opts = [torch.optim.AdamW(dense, lr=args.lr, weight_decay=args.weight_decay)]
+    if sparse:
+        opts.append(torch.optim.SparseAdam(sparse, lr=args.lr))
     steps_per_epoch = (len(train) * (1 + args.augment) + args.batch - 1) // args.batch
     total = max(1, steps_per_epoch * args.epochs)
     warm = max(1, total // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    lr_at = lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))  # noqa: E731
+    scheds = [torch.optim.lr_scheduler.LambdaLR(o, lr_at) for o in opts]
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     step = 0
     for epoch in range(1, args.epochs + 1):
@@ -423,13 +448,23 @@ def main():
         for chunk in batches(items, args.batch, rng):
             ids, mask, tt = collate([s for s, _ in chunk], tok.pad_id)
             y = torch.tensor([l for _, l in chunk])
-            logits, _ = model(ids, mask, tt)
-            loss = loss_fn(logits, y)
-            opt.zero_grad()
+            if args.token_dropout > 0:
+                drop = (torch.rand(ids.shape) < args.token_dropout) & (ids != tok.pad_id) \
+                    & (ids != tok.cls_id) & (ids != tok.sep_id)
+                ids = ids.masked_fill(drop, tok.unk_id)
+            if model.ngram is not None and args.branch_loss > 0:
+                logits, lb, ln = model.branch_logits(ids, mask, tt)
+                loss = loss_fn(logits, y) + args.branch_loss * (loss_fn(lb, y) + loss_fn(ln, y))
+            else:
+                logits, _ = model(ids, mask, tt)
+                loss = loss_fn(logits, y)
+            for o in opts:
+                o.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
+            nn.utils.clip_grad_norm_(dense, 1.0)
+            for o, sc in zip(opts, scheds):
+                o.step()
+                sc.step()
             step += 1
             tot += loss.item() * len(chunk)
             correct += (logits.argmax(-1) == y).sum().item()
@@ -527,6 +562,19 @@ def export(model, cfg, tok, labels, threshold, val_scores, args, seconds):
                    "cls_token": "[CLS]", "mask_token": "[MASK]"}, f, indent=2, sort_keys=True)
         f.write("\n")
     torch.save(model.state_dict(), os.path.join(args.out, "pytorch_model.bin"))
+    # Parity fixture: torch's logits for a few texts, which kefu's tests
+    # compare with ONNX Runtime's through the Go tokenizer.
+    probe = ["你好", "我的快递到哪了？", "refund什么时候到", "請問什麼時候發貨", "Hello, where is my order #123?", "😭"]
+    with torch.no_grad():
+        golden = []
+        for t in probe:
+            ids = tok.encode(t)
+            logits, _ = model(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long),
+                              torch.zeros(1, len(ids), dtype=torch.long))
+            golden.append({"text": t, "ids": ids, "logits": [round(v, 6) for v in logits[0].tolist()]})
+    with open(os.path.join(args.out, "golden.json"), "w", encoding="utf-8") as f:
+        json.dump(golden, f, ensure_ascii=False)
+        f.write("\n")
     ids, mask, tt = collate([tok.encode("你好，我的快递到哪了"), tok.encode("hi")], tok.pad_id)
     torch.onnx.export(
         M.Exported(model), (ids, mask, tt), os.path.join(args.out, "model.onnx"),

@@ -59,12 +59,11 @@ func LoadClassifier(cfg *config.Config) (*onnx.Classifier, error) {
 
 // Build loads the runtime and the models and assembles the HTTP handler.
 // On error everything already opened is closed.
-func Build(cfg *config.Config, logger *slog.Logger) (a *App, err error) {
-	a = &App{Config: cfg, Registry: prometheus.NewRegistry()}
+func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
+	a := &App{Config: cfg, Registry: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
 			a.Close()
-			a = nil
 		}
 	}()
 	if err := InitRuntime(cfg); err != nil {

@@ -1,6 +1,3 @@
-// Package config is kefu.yaml: the Config aggregate, its defaults, strict
-// parsing (unknown keys are errors, with their key path and line), path
-// resolution relative to the file, and validation.
 package config
 
 import (

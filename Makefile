@@ -1,0 +1,68 @@
+# kefu: the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+PYTHON ?= /usr/bin/python3
+BIN := bin/kefu
+ORT_LIB := third_party/onnxruntime/libonnxruntime.so.1
+DEMO := testdata/bots/demo
+CLINC ?= ../shared/data/clinc150
+export KEFU_ONNXRUNTIME_LIB ?= $(CURDIR)/$(ORT_LIB)
+
+.PHONY: run test build onnxruntime deps train-deps model golden clinc bench fuzz vet clean
+
+## run: install what is missing, build, and serve the demo bot on 127.0.0.1:8080
+run: build
+	$(BIN) serve --config $(DEMO)/kefu.yaml
+
+## test: install what is missing and run every test (-race), training included
+test: deps train-deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+build: deps
+	$(GO) build -o $(BIN) ./cmd/kefu
+
+deps: onnxruntime
+	$(GO) mod download
+
+onnxruntime: $(ORT_LIB)
+$(ORT_LIB):
+	scripts/fetch-onnxruntime.sh
+
+# Debian's PyTorch for the training recipe (models/train).
+train-deps:
+	@scripts/install-train-deps.sh
+
+## model: retrain the demo bot's intent model (about 5 minutes on 2 cores)
+model: train-deps build
+	$(BIN) train --data $(DEMO)/intents/train.jsonl --out $(DEMO)/model -- --size tiny
+	rm -f $(DEMO)/model/pytorch_model.bin
+	$(BIN) eval intents --model $(DEMO)/model --data $(DEMO)/intents/test.jsonl
+
+## golden: regenerate the tokenizer golden files from the reference tokenizer
+golden: train-deps
+	cd models/wordpiece/testdata && for c in "uncased:vocab.txt:" "cased:vocab-cased.txt:--cased --no-strip-accents --max-len 16"; do \
+		IFS=: read name vocab flags <<<"$$c"; \
+		$(PYTHON) ../../train/golden.py --vocab $$vocab --strings strings.jsonl --out golden-$$name.jsonl $$flags; done
+
+## clinc: train on CLINC150 (train + oos_train) and evaluate on test + oos_test
+clinc: train-deps build
+	mkdir -p out/clinc
+	cat $(CLINC)/test.jsonl $(CLINC)/oos_test.jsonl > out/clinc/test.jsonl
+	time $(BIN) train --data $(CLINC)/train.jsonl --data $(CLINC)/oos_train.jsonl \
+		--val $(CLINC)/val.jsonl --val $(CLINC)/oos_val.jsonl --out out/clinc/model -- $(CLINC_FLAGS)
+	$(BIN) eval intents --model out/clinc/model --data out/clinc/test.jsonl --html out/clinc/report.html
+	$(BIN) eval intents --model out/clinc/model --data out/clinc/test.jsonl --json > out/clinc/scores.json
+
+## bench: tokenizer and classifier benchmarks (medians over 5 runs)
+bench: deps
+	$(GO) test -run '^$$' -bench . -count 5 ./models/...
+
+## fuzz: run every fuzz target for FUZZTIME each
+FUZZTIME ?= 30s
+fuzz: deps
+	$(GO) test -run '^$$' -fuzz FuzzTokenize -fuzztime $(FUZZTIME) ./models/wordpiece
+	$(GO) test -run '^$$' -fuzz FuzzClassifyHandler -fuzztime $(FUZZTIME) ./api
+
+clean:
+	rm -rf bin out

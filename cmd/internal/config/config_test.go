@@ -1,0 +1,115 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestGood(t *testing.T) {
+	t.Setenv("KEFU_TEST_ORT", "/opt/ort/libonnxruntime.so.1")
+	c, err := Load("testdata/good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := filepath.Abs("testdata")
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"addr", c.Server.Addr, "0.0.0.0:9090"},
+		{"max_text_runes", c.Server.MaxTextRunes, 500},
+		{"max_body_bytes default", c.Server.MaxBodyBytes, int64(1 << 20)},
+		{"request_timeout", c.Server.RequestTimeout.Std(), 3 * time.Second},
+		{"shutdown_timeout default", c.Server.ShutdownTimeout.Std(), 30 * time.Second},
+		{"log", c.Server.Log, Log{Format: "json", Level: "debug"}},
+		{"env expanded", c.ONNXRuntime.Library, "/opt/ort/libonnxruntime.so.1"},
+		{"relative path resolved", mustAbs(c.Models.Intent.Path), filepath.Join(dir, "model")},
+		{"absolute path kept", c.Models.Embedder.Path, "/abs/embedder"},
+		{"threshold", *c.Models.Intent.OOSThreshold, float32(0.4)},
+		{"intra default", c.Models.Intent.IntraOpThreads, 1},
+		{"in flight", c.Models.Intent.MaxInFlight, 2},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func mustAbs(p string) string { a, _ := filepath.Abs(p); return a }
+
+// TestBad loads every testdata/*.bad.yml and checks its error names the
+// key path (and line) a person has to fix.
+func TestBad(t *testing.T) {
+	want := map[string][]string{
+		"unknown-key.bad.yml":    {"line 2: unknown key server.adr"},
+		"unknown-nested.bad.yml": {"line 4: unknown key models.intent.oos_treshold"},
+		"bad-duration.bad.yml":   {"line 2", "duration"},
+		"no-model.bad.yml":       {"models.intent.path: is required"},
+		"bad-values.bad.yml": {
+			"server.max_body_bytes: must be > 0", `server.log.format: "xml" is not text or json`,
+			"models.intent.oos_threshold: 1.5 is outside [0, 1)", "models.intent.max_length: must be at least 3",
+		},
+		"bad-yaml.bad.yml": {"yaml: line", "did not find expected"},
+	}
+	files, _ := filepath.Glob("testdata/*.bad.yml")
+	if len(files) != len(want) {
+		t.Fatalf("%d bad files, %d expectations", len(files), len(want))
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(f)
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "config: "+f+": ") {
+				t.Errorf("error does not start with the file: %s", msg)
+			}
+			for _, w := range want[name] {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q\n does not contain %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestEmptyFileUsesDefaultsButNeedsModel(t *testing.T) {
+	_, err := Parse(nil, "")
+	if err == nil || !strings.Contains(err.Error(), "models.intent.path") {
+		t.Fatalf("err = %v", err)
+	}
+	c, err := Parse([]byte("models: {intent: {path: /m}}\n"), "/etc/kefu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.Addr != "127.0.0.1:8080" || c.Models.Intent.Path != "/m" {
+		t.Errorf("got %+v", c)
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if err == nil || !os.IsNotExist(unwrapAll(err)) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		next := u.Unwrap()
+		if next == nil {
+			return err
+		}
+		err = next
+	}
+}
