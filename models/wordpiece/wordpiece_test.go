@@ -102,7 +102,7 @@ func TestBasics(t *testing.T) {
 		{"unaffablex", []string{"[UNK]"}}, // any unmatched piece makes the word [UNK]
 		{"hellos", []string{"hello", "##s"}},
 		{"😭", []string{"[UNK]"}},
-		{"ＨＥＬＬＯ", []string{"[UNK]"}}, // BERT does no NFKC: full-width Latin is unknown
+		{"ＨＥＬＬＯ", []string{"[UNK]"}},                   // BERT does no NFKC: full-width Latin is unknown
 		{"[SEP]", []string{"[UNK]", "[UNK]", "[UNK]"}}, // special tokens in user text are plain text
 	} {
 		if got := tok.Tokenize(tc.in); !equalStrings(got, tc.want) {
