@@ -6,6 +6,10 @@ BIN := bin/kefu
 ORT_LIB := third_party/onnxruntime/libonnxruntime.so.1
 DEMO := testdata/bots/demo
 CLINC ?= ../shared/data/clinc150
+# Recipe settings for the demo bot: a small n-gram table keeps the model a few MB.
+DEMO_FLAGS ?= --size tiny --ngram-dim 32 --ngram-buckets 8192
+# Recipe settings for CLINC150 (English, 151 labels, 15k examples).
+CLINC_FLAGS ?= --epochs 8 --augment 0 --batch 64 --ngram-dim 128 --dropout 0.2
 export KEFU_ONNXRUNTIME_LIB ?= $(CURDIR)/$(ORT_LIB)
 
 .PHONY: run test build onnxruntime deps train-deps model golden clinc bench fuzz vet clean
@@ -35,7 +39,7 @@ train-deps:
 
 ## model: retrain the demo bot's intent model (about 5 minutes on 2 cores)
 model: train-deps build
-	$(BIN) train --data $(DEMO)/intents/train.jsonl --out $(DEMO)/model -- --size tiny
+	$(BIN) train --data $(DEMO)/intents/train.jsonl --out $(DEMO)/model -- $(DEMO_FLAGS)
 	rm -f $(DEMO)/model/pytorch_model.bin
 	$(BIN) eval intents --model $(DEMO)/model --data $(DEMO)/intents/test.jsonl
 

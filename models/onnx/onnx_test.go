@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -391,7 +392,8 @@ func BenchmarkClassify(b *testing.B) {
 func BenchmarkClassify32(b *testing.B) {
 	var mu sync.Mutex
 	var run []time.Duration
-	c := openDemo(b, onnx.ClassifierOptions{Options: onnx.Options{Observe: func(_, r time.Duration) {
+	inFlight, _ := strconv.Atoi(os.Getenv("KEFU_BENCH_IN_FLIGHT")) // 0: the default
+	c := openDemo(b, onnx.ClassifierOptions{Options: onnx.Options{MaxInFlight: inFlight, Observe: func(_, r time.Duration) {
 		mu.Lock()
 		run = append(run, r)
 		mu.Unlock()
@@ -410,5 +412,8 @@ func BenchmarkClassify32(b *testing.B) {
 	b.ReportMetric(pct(d, 0.99), "p99-ms")
 	b.ReportMetric(pct(run, 0.5), "run-p50-ms")
 	b.ReportMetric(pct(run, 0.99), "run-p99-ms")
-	b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "in-flight")
+	if inFlight == 0 {
+		inFlight = runtime.GOMAXPROCS(0)
+	}
+	b.ReportMetric(float64(inFlight), "in-flight")
 }

@@ -223,11 +223,17 @@ func (t *Tokenizer) basic(text string) []string {
 		}
 	}
 	s := b.String()
-	if !ascii {
+	if !ascii && !norm.NFC.IsNormalString(s) {
 		s = norm.NFC.String(s)
 	}
 	var words []string
 	for _, w := range strings.FieldsFunc(s, unicode.IsSpace) {
+		if r, size := utf8.DecodeRuneInString(w); size == len(w) && r >= 0x3400 && isCJK(r) {
+			// A CJK ideograph (after NFC, never a compatibility form) has
+			// no case, no decomposition and is not punctuation.
+			words = append(words, w)
+			continue
+		}
 		if t.opts.Lowercase {
 			w = t.lowerWord(w)
 		}
