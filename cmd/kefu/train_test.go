@@ -50,9 +50,9 @@ func smallData(t *testing.T, k, n int) string {
 	return p
 }
 
-// TestTrainAndFineTune trains a small model with the embedded recipe, then
-// fine-tunes it with --base from the checkpoint the recipe saved, and
-// checks that both load in kefu.
+// TestTrainAndFineTune trains a small two-member ensemble with the embedded
+// recipe, then fine-tunes from the checkpoint the recipe saved (--base),
+// and checks that both load in kefu.
 func TestTrainAndFineTune(t *testing.T) {
 	needTorch(t)
 	needRuntime(t)
@@ -60,11 +60,12 @@ func TestTrainAndFineTune(t *testing.T) {
 	dir := t.TempDir()
 	first, second := filepath.Join(dir, "first"), filepath.Join(dir, "second")
 
-	code, out, stderr := runKefu("train", "--data", data, "--out", first, "--epochs", "3", "--", "--augment", "0")
+	code, out, stderr := runKefu("train", "--data", data, "--out", first, "--epochs", "3", "--", "--augment", "0", "--members", "2", "--jobs", "2")
 	if code != 0 {
 		t.Fatalf("train: code %d\n%s\n%s", code, out, stderr)
 	}
-	if !strings.Contains(out, "loads in kefu, 6 intents") || !strings.Contains(stderr, "epoch 3/3") || !strings.Contains(stderr, "validation:") {
+	if !strings.Contains(out, "loads in kefu, 6 intents") || !strings.Contains(stderr, "[member 1] epoch 3/3") ||
+		!strings.Contains(stderr, "ensemble: 2 members") || !strings.Contains(stderr, "validation:") {
 		t.Errorf("train output lacks progress or scores:\nstdout %s\nstderr %s", out, stderr)
 	}
 	for _, f := range []string{"model.onnx", "config.json", "vocab.txt", "tokenizer_config.json", "pytorch_model.bin", "golden.json"} {

@@ -266,3 +266,20 @@ class MLMHead(nn.Module):
 
     def forward(self, h):
         return self.LayerNorm(F.gelu(self.dense(h))) @ self.decoder_weight.t() + self.bias
+
+
+class Ensemble(nn.Module):
+    """Members trained from different seeds; the exported logits are the
+    log of their mean softmax, so softmax(logits) is the averaged
+    probability. last_hidden_state comes from the first member."""
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.config = members[0].config
+        self.ngram = members[0].ngram
+
+    def forward(self, ids, mask, token_type_ids):
+        outs = [m(ids, mask, token_type_ids) for m in self.members]
+        p = torch.stack([F.softmax(logits, dim=-1) for logits, _ in outs]).mean(0)
+        return torch.log(p.clamp_min(1e-12)), outs[0][1]

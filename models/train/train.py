@@ -247,10 +247,11 @@ def scores(gold, pred):
     }
 
 
-def choose_threshold(probs, gold, labels, objective):
+def choose_threshold(probs, gold, labels, objective, max_loss=0.005):
     """The confidence threshold that maximises the objective on validation
     data. "balanced": mean of in-scope accuracy and oos recall, where the
-    in-scope side may lose at most 1.5 points against no threshold;
+    in-scope side may lose at most max_loss against no threshold (customers
+    asking real questions matter more than catching every stray one);
     "accuracy": plain accuracy with oos as a label."""
     if OOS not in gold:
         return 0.0, None
@@ -262,7 +263,7 @@ def choose_threshold(probs, gold, labels, objective):
         if objective == "accuracy":
             v = s["accuracy"]
         else:
-            if s["in_scope_accuracy"] < base - 0.015:
+            if s["in_scope_accuracy"] < base - max_loss - 1e-9:
                 continue
             v = (s["in_scope_accuracy"] + (s["oos_recall"] or 0)) / 2
         if v > best_v + 1e-9:
@@ -297,6 +298,9 @@ def read_safetensors(path):
 def adapt_keys(state):
     """Maps common Hugging Face key variants onto ours."""
     out = {}
+    if any(k.startswith("members.0.") for k in state):
+        # An ensemble checkpoint: fine-tune from its first member.
+        state = {k[len("members.0."):]: v for k, v in state.items() if k.startswith("members.0.")}
     for k, v in state.items():
         k = k.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
         if k.startswith("embeddings.") or k.startswith("encoder.") or k.startswith("pooler."):
@@ -328,8 +332,14 @@ def main():
     ap.add_argument("--max-len", type=int, default=64)
     ap.add_argument("--cased", action="store_true", help="keep case (do_lower_case false)")
     ap.add_argument("--oos-objective", choices=["balanced", "accuracy"], default="balanced")
+    ap.add_argument("--oos-max-loss", type=float, default=0.005,
+                    help="in-scope validation accuracy the oos threshold may cost (balanced objective)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--members", type=int, default=1, help="train an ensemble of N seeds, exported as one graph")
+    ap.add_argument("--jobs", type=int, default=1, help="ensemble members trained at once (one core each)")
+    ap.add_argument("--member-index", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--member-out", help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true", help="print the final scores as JSON on stdout")
     args = ap.parse_args()
 
@@ -406,6 +416,44 @@ def main():
         cfg = M.Config(len(vocab), hidden, layers, heads, inter, max_position_embeddings=max(128, args.max_len),
                        hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout,
                        num_labels=len(labels), ngram_buckets=buckets, ngram_dim=args.ngram_dim)
+    val_enc = [tok.encode(t) for t, _ in val]
+    val_gold = [i for _, i in val]
+    if args.member_index is not None:
+        # Child of an ensemble run: train one member and save its weights.
+        model = train_member(cfg, tok, train, lab, labels, val_enc, val_gold, base_state, args,
+                             args.member_index, started)
+        torch.save(model.state_dict(), args.member_out)
+        return
+    if args.members > 1:
+        model = M.Ensemble([m for m in train_ensemble(cfg, args)])
+        log("ensemble: %d members, probabilities averaged" % args.members)
+    else:
+        model = train_member(cfg, tok, train, lab, labels, val_enc, val_gold, base_state, args, 0, started)
+
+    threshold, vs = 0.0, None
+    if val:
+        probs = predict(model, val_enc, tok.pad_id)
+        threshold, vs = choose_threshold(probs, val_gold, labels, args.oos_objective, args.oos_max_loss)
+        if vs is None:
+            vs = scores(val_gold, decide(probs, labels, 0.0))
+    export(model, cfg, tok, labels, threshold, vs, args, time.time() - started)
+    result = {"threshold": threshold, "val": vs, "seconds": round(time.time() - started, 1)}
+    if vs:
+        log("validation: accuracy %.1f%%, in-scope accuracy %.1f%%%s (oos threshold %.2f)" % (
+            100 * vs["accuracy"], 100 * vs["in_scope_accuracy"],
+            ", oos recall %.1f%%" % (100 * vs["oos_recall"]) if vs.get("oos_recall") is not None else "",
+            threshold))
+    log("wrote %s in %.0fs" % (args.out, time.time() - started))
+    if args.json:
+        print(json.dumps(result))
+
+
+def train_member(cfg, tok, train, lab, labels, val_enc, val_gold, base_state, args, index, started):
+    """Trains one model. Members of an ensemble differ only in their seed
+    (initialisation, data order, augmentation, dropout)."""
+    torch.manual_seed(args.seed + index)
+    rng = random.Random(args.seed * 7919 + index)
+    val = val_gold
     model = M.BertClassifier(cfg)
     if base_state is not None:
         mine = model.state_dict()
@@ -423,8 +471,6 @@ def main():
         pretrain_mlm(model, tok, texts, args, rng)
 
     # Fine-tune.
-    val_enc = [tok.encode(t) for t, _ in val]
-    val_gold = [i for _, i in val]
     # The n-gram table is large and each batch touches few rows: it gets
     # sparse gradients and its own optimizer.
     sparse = [p for n, p in model.named_parameters() if n == "ngram.embeddings.weight"]
@@ -474,23 +520,40 @@ def main():
             s = scores(val_gold, decide(predict(model, val_enc, tok.pad_id), labels, 0.0))
             msg += "  val acc %.1f%%" % (100 * s["accuracy"])
         log(msg + "  (%ds)" % (time.time() - started))
+    return model
 
-    threshold, vs = 0.0, None
-    if val:
-        probs = predict(model, val_enc, tok.pad_id)
-        threshold, vs = choose_threshold(probs, val_gold, labels, args.oos_objective)
-        if vs is None:
-            vs = scores(val_gold, decide(probs, labels, 0.0))
-    export(model, cfg, tok, labels, threshold, vs, args, time.time() - started)
-    result = {"threshold": threshold, "val": vs, "seconds": round(time.time() - started, 1)}
-    if vs:
-        log("validation: accuracy %.1f%%, in-scope accuracy %.1f%%%s (oos threshold %.2f)" % (
-            100 * vs["accuracy"], 100 * vs["in_scope_accuracy"],
-            ", oos recall %.1f%%" % (100 * vs["oos_recall"]) if vs.get("oos_recall") is not None else "",
-            threshold))
-    log("wrote %s in %.0fs" % (args.out, time.time() - started))
-    if args.json:
-        print(json.dumps(result))
+
+def train_ensemble(cfg, args):
+    """Trains the members in child processes, args.jobs at a time (one
+    core each), and returns them in order."""
+    import subprocess
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="kefu-members-")
+    argv = [a for a in sys.argv[1:]]
+    pending = list(range(args.members))
+    running = []
+    paths = [os.path.join(tmp, "member-%d.pt" % i) for i in range(args.members)]
+    while pending or running:
+        while pending and len(running) < max(1, args.jobs):
+            i = pending.pop(0)
+            cmd = [sys.executable, os.path.abspath(__file__)] + argv + ["--member-index", str(i), "--member-out", paths[i]]
+            p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, bufsize=1)
+            running.append((i, p))
+        i, p = running[0]
+        for line in p.stderr:
+            if not line.startswith(("data:", "model:", "base:")):
+                log("[member %d] %s" % (i, line.rstrip()))
+        if p.wait() != 0:
+            raise SystemExit("ensemble member %d failed" % i)
+        running.pop(0)
+    members = []
+    for path in paths:
+        m = M.BertClassifier(cfg)
+        m.load_state_dict(torch.load(path, map_location="cpu"))
+        members.append(m)
+        os.remove(path)
+    os.rmdir(tmp)
+    return members
 
 
 def pretrain_mlm(model, tok, texts, args, rng):
@@ -544,8 +607,10 @@ def export(model, cfg, tok, labels, threshold, val_scores, args, seconds):
         "oos_label": OOS,
         "oos_threshold": threshold,
         "ngram": {"buckets": cfg.ngram_buckets, "dim": cfg.ngram_dim},
+        "ensemble": args.members,
         "validation": val_scores,
-        "recipe": {k: v for k, v in vars(args).items() if k not in ("out", "json", "threads")},
+        "recipe": {k: v for k, v in vars(args).items()
+                   if k not in ("out", "json", "threads", "member_index", "member_out")},
         "train_seconds": round(seconds, 1),
     }
     with open(os.path.join(args.out, "config.json"), "w", encoding="utf-8") as f:
