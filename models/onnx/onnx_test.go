@@ -399,7 +399,11 @@ func BenchmarkClassify32(b *testing.B) {
 		mu.Unlock()
 	}}})
 	n := 0
-	d := latencies(b, 32, func() error {
+	callers := 32
+	if v, err := strconv.Atoi(os.Getenv("KEFU_BENCH_CALLERS")); err == nil && v > 0 {
+		callers = v
+	}
+	d := latencies(b, callers, func() error {
 		mu.Lock()
 		n++
 		s := benchTexts[n%len(benchTexts)]
