@@ -60,7 +60,7 @@ func eval(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer onnx.Shutdown()
-	c, err := app.LoadClassifier(&cfg)
+	c, err := app.LoadClassifier(&cfg, nil)
 	if err != nil {
 		return err
 	}

@@ -198,9 +198,17 @@ func TestServe(t *testing.T) {
 	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
 		r, err := http.Get(base + p)
 		if err != nil || r.StatusCode != 200 {
-			t.Errorf("GET %s: %v %v", p, err, r)
+			t.Fatalf("GET %s: %v %v", p, err, r)
 		}
+		b, _ := io.ReadAll(r.Body)
 		r.Body.Close()
+		if p == "/metrics" {
+			for _, m := range []string{`kefu_model_inference_seconds_count{model="intent"}`, `kefu_http_requests_total{code="200",method="POST",route="/v1/classify"} 1`} {
+				if !strings.Contains(string(b), m) {
+					t.Errorf("/metrics lacks %s", m)
+				}
+			}
+		}
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	errc := make(chan error, 1)

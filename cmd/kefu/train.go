@@ -104,7 +104,7 @@ func verify(dir string, stdout io.Writer) error {
 		return err
 	}
 	defer onnx.Shutdown()
-	c, err := app.LoadClassifier(&cfg)
+	c, err := app.LoadClassifier(&cfg, nil)
 	if err != nil {
 		return fmt.Errorf("the trained model does not load: %w", err)
 	}

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import model as M  # noqa: E402
 import tokenization as T  # noqa: E402
+import wordnet  # noqa: E402
 
 OOS = "oos"
 
@@ -158,10 +159,13 @@ def has_cjk(s):
     return any(T._is_chinese_char(ord(ch)) for ch in s)
 
 
-def augment(text, rng):
+def augment(text, rng, synonyms=None):
     """One noisy copy of text: greeting/politeness affixes, a dropped or
-    swapped character, random case, the way customers really type."""
+    swapped character, random case, the way customers really type; with
+    synonyms (English WordNet), some words replaced by a synonym."""
     zh = has_cjk(text)
+    if synonyms and not zh and rng.random() < 0.7:
+        text = wordnet.replace(text, synonyms, rng)
     pre = rng.choice(ZH_PREFIXES if zh else EN_PREFIXES)
     suf = rng.choice(ZH_SUFFIXES if zh else EN_SUFFIXES)
     chars = list(text)
@@ -324,6 +328,7 @@ def main():
     ap.add_argument("--dropout", type=float, default=0.2)
     ap.add_argument("--label-smoothing", type=float, default=0.1)
     ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--wordnet", help="WordNet folder (e.g. /usr/share/wordnet) for English synonym augmentation")
     ap.add_argument("--token-dropout", type=float, default=0.1, help="share of word pieces replaced by [UNK] in training")
     ap.add_argument("--branch-loss", type=float, default=0.0, help="weight of the encoder-only and n-gram-only losses")
     ap.add_argument("--augment", type=int, default=4, help="noisy copies per training example")
@@ -345,6 +350,9 @@ def main():
 
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
+    args.synonyms = wordnet.load(args.wordnet) if args.wordnet else None
+    if args.wordnet and not args.synonyms:
+        raise SystemExit("--wordnet %s: no WordNet data there (apt-get install wordnet-base)" % args.wordnet)
     torch.set_num_threads(args.threads)
     started = time.time()
 
@@ -489,7 +497,7 @@ def train_member(cfg, tok, train, lab, labels, val_enc, val_gold, base_state, ar
         model.train()
         items = [(tok.encode(t), lab[i]) for t, i in train]
         for _ in range(args.augment):
-            items.extend((tok.encode(augment(t, rng)), lab[i]) for t, i in train)
+            items.extend((tok.encode(augment(t, rng, args.synonyms)), lab[i]) for t, i in train)
         tot, correct, seen = 0.0, 0, 0
         for chunk in batches(items, args.batch, rng):
             ids, mask, tt = collate([s for s, _ in chunk], tok.pad_id)
@@ -610,7 +618,7 @@ def export(model, cfg, tok, labels, threshold, val_scores, args, seconds):
         "ensemble": args.members,
         "validation": val_scores,
         "recipe": {k: v for k, v in vars(args).items()
-                   if k not in ("out", "json", "threads", "member_index", "member_out")},
+                   if k not in ("out", "json", "threads", "member_index", "member_out", "synonyms")},
         "train_seconds": round(seconds, 1),
     }
     with open(os.path.join(args.out, "config.json"), "w", encoding="utf-8") as f:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -41,14 +42,15 @@ func InitRuntime(cfg *config.Config) error {
 }
 
 // LoadClassifier opens the intent model of cfg. The runtime must be loaded.
-func LoadClassifier(cfg *config.Config) (*onnx.Classifier, error) {
+// observe, when not nil, receives each call's wait and inference time.
+func LoadClassifier(cfg *config.Config, observe func(wait, run time.Duration)) (*onnx.Classifier, error) {
 	m := cfg.Models.Intent
 	f, err := models.OpenFolder(m.Path, m.MaxLength)
 	if err != nil {
 		return nil, fmt.Errorf("models.intent: %w", err)
 	}
 	c, err := onnx.NewClassifier(f, onnx.ClassifierOptions{
-		Options:   onnx.Options{IntraOpThreads: m.IntraOpThreads, MaxInFlight: m.MaxInFlight},
+		Options:   onnx.Options{IntraOpThreads: m.IntraOpThreads, MaxInFlight: m.MaxInFlight, Observe: observe},
 		Threshold: m.OOSThreshold,
 	})
 	if err != nil {
@@ -70,7 +72,7 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 	a.closers = append(a.closers, onnx.Shutdown)
-	if a.Classifier, err = LoadClassifier(cfg); err != nil {
+	if a.Classifier, err = LoadClassifier(cfg, modelMetrics(a.Registry, "intent")); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, a.Classifier.Close)
@@ -79,7 +81,8 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("models.embedder: %w", err)
 		}
-		if a.Embedder, err = onnx.NewEmbedder(f, onnx.Options{IntraOpThreads: e.IntraOpThreads, MaxInFlight: e.MaxInFlight}); err != nil {
+		o := onnx.Options{IntraOpThreads: e.IntraOpThreads, MaxInFlight: e.MaxInFlight, Observe: modelMetrics(a.Registry, "embedder")}
+		if a.Embedder, err = onnx.NewEmbedder(f, o); err != nil {
 			return nil, fmt.Errorf("models.embedder: %w", err)
 		}
 		a.closers = append(a.closers, a.Embedder.Close)
@@ -94,6 +97,27 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		Version:      Version,
 	})
 	return a, nil
+}
+
+// modelMetrics registers the histograms of one model's calls: the wait for
+// a slot on its shared session and the time inside ONNX Runtime.
+func modelMetrics(reg prometheus.Registerer, model string) func(wait, run time.Duration) {
+	buckets := []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25}
+	wait := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "kefu", Subsystem: "model", Name: "queue_seconds",
+		Help:        "Time a model call waited for a slot on the shared session.",
+		ConstLabels: prometheus.Labels{"model": model}, Buckets: buckets,
+	})
+	run := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "kefu", Subsystem: "model", Name: "inference_seconds",
+		Help:        "Time a model call spent inside ONNX Runtime.",
+		ConstLabels: prometheus.Labels{"model": model}, Buckets: buckets,
+	})
+	reg.MustRegister(wait, run)
+	return func(w, r time.Duration) {
+		wait.Observe(w.Seconds())
+		run.Observe(r.Seconds())
+	}
 }
 
 // Close releases everything Build opened, newest first.
