@@ -1,13 +1,14 @@
 package models
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 
 	"github.com/kefu-chat/kefu/models/wordpiece"
@@ -288,7 +289,7 @@ func Rank(labels []string, logits []float32) []Intent {
 		}
 		out[i] = Intent{Name: name, Confidence: p}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Confidence > out[j].Confidence })
+	slices.SortStableFunc(out, func(a, b Intent) int { return cmp.Compare(b.Confidence, a.Confidence) })
 	return out
 }
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs Debian's PyTorch and ONNX for the training recipe (models/train),
-# unless /usr/bin/python3 already imports them.
+# Installs what the training recipe (models/train) needs from Debian:
+# PyTorch and ONNX for /usr/bin/python3, OpenBLAS, and the English WordNet
+# (synonym augmentation). Does nothing when they are there.
 set -euo pipefail
-if /usr/bin/python3 -c 'import torch, onnx' 2>/dev/null; then
+if /usr/bin/python3 -c 'import torch, onnx' 2>/dev/null && [ -f /usr/share/wordnet/data.noun ]; then
 	exit 0
 fi
-pkgs=(python3-torch python3-onnx libopenblas0-pthread)
+pkgs=(python3-torch python3-onnx libopenblas0-pthread wordnet-base)
 sudo=
 if [ "$(id -u)" != 0 ]; then
 	command -v sudo >/dev/null || { echo "install-train-deps: run as root or install: apt-get install ${pkgs[*]}" >&2; exit 1; }

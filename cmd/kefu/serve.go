@@ -33,6 +33,7 @@ func serve(args []string, stderr io.Writer) error {
 		cfg.Server.Addr = *addr
 	}
 	logger := newLogger(cfg.Server.Log, stderr)
+	procs := app.TuneGOMAXPROCS(cfg)
 	start := time.Now()
 	a, err := app.Build(cfg, logger)
 	if err != nil {
@@ -56,7 +57,7 @@ func serve(args []string, stderr io.Writer) error {
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("kefu serving", "addr", "http://"+ln.Addr().String(), "model", cfg.Models.Intent.Path,
 		"intents", len(a.Classifier.Labels()), "oos_threshold", a.Classifier.Threshold(),
-		"startup", time.Since(start).Round(time.Millisecond).String(), "version", app.Version)
+		"startup", time.Since(start).Round(time.Millisecond).String(), "gomaxprocs", procs, "version", app.Version)
 
 	select {
 	case err := <-errc:

@@ -372,8 +372,22 @@ func pct(d []time.Duration, p float64) float64 {
 
 var benchTexts = []string{"我的快递到哪了", "请问什么时候发货", "我要退货，衣服尺码不合适", "可以开发票吗", "转人工", "你好", "優惠券怎麼用", "size偏大吗 170穿什么码"}
 
+// serverProcs sets GOMAXPROCS as kefu serve does (onnx.GOMAXPROCSFor)
+// for the benchmark's duration, unless $GOMAXPROCS is set.
+func serverProcs(b *testing.B, inFlight int) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return
+	}
+	if inFlight == 0 {
+		inFlight = runtime.NumCPU()
+	}
+	prev := runtime.GOMAXPROCS(onnx.GOMAXPROCSFor(inFlight))
+	b.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+}
+
 // BenchmarkClassify is one caller, one call at a time.
 func BenchmarkClassify(b *testing.B) {
+	serverProcs(b, 0)
 	c := openDemo(b, onnx.ClassifierOptions{})
 	i := 0
 	d := latencies(b, 1, func() error {
@@ -386,13 +400,14 @@ func BenchmarkClassify(b *testing.B) {
 }
 
 // BenchmarkClassify32 is 32 concurrent callers on the one shared session
-// with the default bound on calls in flight (GOMAXPROCS). Compare its
+// with the default bound on calls in flight (the CPU count). Compare its
 // ns/op with BenchmarkClassify for the throughput ratio. p99-ms includes
 // the wait for a slot; run-p99-ms is the time inside ONNX Runtime.
 func BenchmarkClassify32(b *testing.B) {
 	var mu sync.Mutex
 	var run []time.Duration
 	inFlight, _ := strconv.Atoi(os.Getenv("KEFU_BENCH_IN_FLIGHT")) // 0: the default
+	serverProcs(b, inFlight)
 	c := openDemo(b, onnx.ClassifierOptions{Options: onnx.Options{MaxInFlight: inFlight, Observe: func(_, r time.Duration) {
 		mu.Lock()
 		run = append(run, r)
@@ -417,7 +432,8 @@ func BenchmarkClassify32(b *testing.B) {
 	b.ReportMetric(pct(run, 0.5), "run-p50-ms")
 	b.ReportMetric(pct(run, 0.99), "run-p99-ms")
 	if inFlight == 0 {
-		inFlight = runtime.GOMAXPROCS(0)
+		inFlight = runtime.NumCPU()
 	}
 	b.ReportMetric(float64(inFlight), "in-flight")
+	b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "procs")
 }

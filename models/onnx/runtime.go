@@ -56,8 +56,9 @@ type Options struct {
 	// IntraOpThreads is ONNX Runtime's intra-op thread count per call
 	// (default 1: concurrency comes from calls in flight).
 	IntraOpThreads int
-	// MaxInFlight bounds concurrent calls on the session (default
-	// GOMAXPROCS). Callers beyond it wait, honouring their context.
+	// MaxInFlight bounds concurrent calls on the session (default: the
+	// number of CPUs). Callers beyond it wait, honouring their context.
+	// See GOMAXPROCSFor.
 	MaxInFlight int
 	// Observe, when set, is called after each run with the time spent
 	// waiting for a slot and the time inside ONNX Runtime (for metrics).
@@ -69,7 +70,7 @@ func (o Options) withDefaults() Options {
 		o.IntraOpThreads = 1
 	}
 	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = runtime.GOMAXPROCS(0)
+		o.MaxInFlight = runtime.NumCPU()
 	}
 	return o
 }

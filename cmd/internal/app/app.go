@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,6 +59,30 @@ func LoadClassifier(cfg *config.Config, observe func(wait, run time.Duration)) (
 		return nil, fmt.Errorf("models.intent: %w", err)
 	}
 	return c, nil
+}
+
+// TuneGOMAXPROCS raises GOMAXPROCS to onnx.GOMAXPROCSFor the configured
+// calls in flight, unless the GOMAXPROCS environment variable is set. It
+// returns the value in force.
+func TuneGOMAXPROCS(cfg *config.Config) int {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return runtime.GOMAXPROCS(0)
+	}
+	inFlight := inFlightOf(cfg.Models.Intent.Model)
+	if e := cfg.Models.Embedder; e != nil {
+		inFlight += inFlightOf(*e)
+	}
+	if n := onnx.GOMAXPROCSFor(inFlight); n > runtime.GOMAXPROCS(0) {
+		runtime.GOMAXPROCS(n)
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+func inFlightOf(m config.Model) int {
+	if m.MaxInFlight > 0 {
+		return m.MaxInFlight
+	}
+	return runtime.NumCPU()
 }
 
 // Build loads the runtime and the models and assembles the HTTP handler.
