@@ -20,9 +20,9 @@ def v(line, unit):
 med = lambda xs: st.median(list(xs))
 print("pairs: %d" % len(one))
 print("one caller:   %.0f ns/op, p50 %.3f ms, p99 %.3f ms" % (med(v(l, "ns/op") for l in one), med(v(l, "p50-ms") for l in one), med(v(l, "p99-ms") for l in one)))
-print("32 callers:   %.0f ns/op, end to end p50 %.2f ms p99 %.2f ms; in ONNX Runtime p50 %.3f ms p99 %.3f ms" % (
+print("32 callers:   %.0f ns/op, end to end p50 %.2f ms p99 %.2f ms; holding a slot p50 %.3f ms p99 %.3f ms" % (
     med(v(l, "ns/op") for l in many), med(v(l, "p50-ms") for l in many), med(v(l, "p99-ms") for l in many),
-    med(v(l, "run-p50-ms") for l in many), med(v(l, "run-p99-ms") for l in many)))
+    med(v(l, "held-p50-ms") for l in many), med(v(l, "held-p99-ms") for l in many)))
 print("throughput ratio (32 callers / one): median %.2f" % med(v(a, "ns/op") / v(b, "ns/op") for a, b in zip(one, many)))
-print("run p99 / one-caller p50: median %.2f" % med(v(b, "run-p99-ms") / v(a, "p50-ms") for a, b in zip(one, many)))
+print("held p99 / one-caller p50: median %.2f" % med(v(b, "held-p99-ms") / v(a, "p50-ms") for a, b in zip(one, many)))
 PY

@@ -69,7 +69,12 @@ func (c *Classifier) Folder() *models.Folder { return c.folder }
 
 // Classify ranks the model's intents for text.
 func (c *Classifier) Classify(ctx context.Context, text string) (models.Prediction, error) {
-	logits, err := c.Logits(ctx, []string{text})
+	release, err := c.s.slot(ctx)
+	if err != nil {
+		return models.Prediction{}, err
+	}
+	defer release()
+	logits, err := c.logits([]string{text})
 	if err != nil {
 		return models.Prediction{}, err
 	}
@@ -80,6 +85,15 @@ func (c *Classifier) Classify(ctx context.Context, text string) (models.Predicti
 // per text. Batches are padded to their longest member; on small CPUs
 // concurrent single-text calls beat batching.
 func (c *Classifier) Logits(ctx context.Context, texts []string) ([][]float32, error) {
+	release, err := c.s.slot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return c.logits(texts)
+}
+
+func (c *Classifier) logits(texts []string) ([][]float32, error) {
 	ids := make([][]int64, len(texts))
 	mask := make([][]int64, len(texts))
 	for i, t := range texts {
@@ -88,7 +102,7 @@ func (c *Classifier) Logits(ctx context.Context, texts []string) ([][]float32, e
 	}
 	n := len(c.folder.Labels)
 	var out [][]float32
-	err := c.s.run(ctx, ids, mask,
+	err := c.s.run(ids, mask,
 		func(batch, _ int) ([]ort.Value, error) {
 			t, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(batch), int64(n)))
 			if err != nil {
@@ -145,7 +159,8 @@ func NewEmbedder(f *models.Folder, o Options) (*Embedder, error) {
 // hidden size).
 func (e *Embedder) Dim() int { return e.dim }
 
-// Embed returns one unit-length vector per text, in order.
+// Embed returns one unit-length vector per text, in order. Each batch of
+// up to 8 texts takes one slot.
 func (e *Embedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
 	encs := make([]struct {
 		i   int
@@ -165,7 +180,11 @@ func (e *Embedder) Embed(ctx context.Context, texts []string) ([][]float32, erro
 		for j, p := range part {
 			ids[j], mask[j] = p.ids, p.m
 		}
-		err := e.s.run(ctx, ids, mask,
+		release, err := e.s.slot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		err = e.s.run(ids, mask,
 			func(batch, seq int) ([]ort.Value, error) {
 				if e.dim <= 0 {
 					return []ort.Value{nil}, nil // ORT allocates
@@ -191,6 +210,7 @@ func (e *Embedder) Embed(ctx context.Context, texts []string) ([][]float32, erro
 				}
 				return nil
 			})
+		release()
 		if err != nil {
 			return nil, err
 		}

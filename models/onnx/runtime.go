@@ -60,9 +60,10 @@ type Options struct {
 	// number of CPUs). Callers beyond it wait, honouring their context.
 	// See GOMAXPROCSFor.
 	MaxInFlight int
-	// Observe, when set, is called after each run with the time spent
-	// waiting for a slot and the time inside ONNX Runtime (for metrics).
-	Observe func(wait, run time.Duration)
+	// Observe, when set, is called after each call with the time spent
+	// waiting for a slot and the time the call held it (tokenizing, inside
+	// ONNX Runtime, reading the output), for metrics.
+	Observe func(wait, held time.Duration)
 }
 
 func (o Options) withDefaults() Options {
@@ -165,18 +166,29 @@ func newSession(path string, outputs []string, padID int64, o Options) (*session
 	return &session{s: s, typeIDs: typeIDs, outDims: dims, sem: make(chan struct{}, o.MaxInFlight), observe: o.Observe, padID: padID, inputSet: inputs}, nil
 }
 
-// run executes the graph on a padded batch. outs are allocated by the
-// caller (nil entries are allocated by ONNX Runtime and destroyed here
-// after fn has read them).
-func (s *session) run(ctx context.Context, ids, mask [][]int64, outs func(batch, seq int) ([]ort.Value, error), read func([]ort.Value) error) error {
+// slot waits for one of the session's MaxInFlight slots. The caller does
+// all of its CPU work for the call (tokenizing, the run, reading the output)
+// while it holds the slot, so that no more threads compute at once than
+// there are slots: extra runnable threads on a small machine cost a
+// scheduler tick (about 4 ms) to whichever loses its core.
+func (s *session) slot(ctx context.Context) (release func(), err error) {
 	t0 := time.Now()
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
-	defer func() { <-s.sem }()
 	t1 := time.Now()
+	return func() {
+		if s.observe != nil {
+			s.observe(t1.Sub(t0), time.Since(t1))
+		}
+		<-s.sem
+	}, nil
+}
+
+// run executes the graph on a padded batch; the caller holds a slot.
+func (s *session) run(ids, mask [][]int64, outs func(batch, seq int) ([]ort.Value, error), read func([]ort.Value) error) error {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed {
@@ -231,9 +243,6 @@ func (s *session) run(ctx context.Context, ids, mask [][]int64, outs func(batch,
 	}()
 	if err := s.s.Run(inputs, outputs); err != nil {
 		return fmt.Errorf("onnx: run: %w", err)
-	}
-	if s.observe != nil {
-		s.observe(t1.Sub(t0), time.Since(t1))
 	}
 	return read(outputs)
 }

@@ -126,7 +126,7 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 }
 
 // modelMetrics registers the histograms of one model's calls: the wait for
-// a slot on its shared session and the time inside ONNX Runtime.
+// a slot on its shared session and the time the call held it.
 func modelMetrics(reg prometheus.Registerer, model string) func(wait, run time.Duration) {
 	buckets := []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25}
 	wait := prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -136,7 +136,7 @@ func modelMetrics(reg prometheus.Registerer, model string) func(wait, run time.D
 	})
 	run := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "kefu", Subsystem: "model", Name: "inference_seconds",
-		Help:        "Time a model call spent inside ONNX Runtime.",
+		Help:        "Time a model call held its slot: tokenizing, inside ONNX Runtime, reading the output.",
 		ConstLabels: prometheus.Labels{"model": model}, Buckets: buckets,
 	})
 	reg.MustRegister(wait, run)
