@@ -78,15 +78,14 @@ func (o Options) withDefaults() Options {
 
 // session is one shared ONNX Runtime session with bounded calls in flight.
 type session struct {
-	s        *ort.DynamicAdvancedSession
-	typeIDs  bool // the graph takes token_type_ids
-	outDims  []ort.Shape
-	sem      chan struct{}
-	observe  func(wait, run time.Duration)
-	closeMu  sync.RWMutex
-	closed   bool
-	padID    int64
-	inputSet []string
+	s       *ort.DynamicAdvancedSession
+	typeIDs bool // the graph takes token_type_ids
+	outDims []ort.Shape
+	sem     chan struct{}
+	observe func(wait, held time.Duration)
+	closeMu sync.RWMutex
+	closed  bool
+	padID   int64
 }
 
 // graphIO checks the graph's inputs and returns the output shapes of want.
@@ -163,7 +162,7 @@ func newSession(path string, outputs []string, padID int64, o Options) (*session
 	if err != nil {
 		return nil, fmt.Errorf("onnx: open %s: %w", path, err)
 	}
-	return &session{s: s, typeIDs: typeIDs, outDims: dims, sem: make(chan struct{}, o.MaxInFlight), observe: o.Observe, padID: padID, inputSet: inputs}, nil
+	return &session{s: s, typeIDs: typeIDs, outDims: dims, sem: make(chan struct{}, o.MaxInFlight), observe: o.Observe, padID: padID}, nil
 }
 
 // slot waits for one of the session's MaxInFlight slots. The caller does

@@ -461,7 +461,6 @@ def train_member(cfg, tok, train, lab, labels, val_enc, val_gold, base_state, ar
     (initialisation, data order, augmentation, dropout)."""
     torch.manual_seed(args.seed + index)
     rng = random.Random(args.seed * 7919 + index)
-    val = val_gold
     model = M.BertClassifier(cfg)
     if base_state is not None:
         mine = model.state_dict()
@@ -492,7 +491,6 @@ def train_member(cfg, tok, train, lab, labels, val_enc, val_gold, base_state, ar
     lr_at = lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))  # noqa: E731
     scheds = [torch.optim.lr_scheduler.LambdaLR(o, lr_at) for o in opts]
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
-    step = 0
     for epoch in range(1, args.epochs + 1):
         model.train()
         items = [(tok.encode(t), lab[i]) for t, i in train]
@@ -519,12 +517,11 @@ def train_member(cfg, tok, train, lab, labels, val_enc, val_gold, base_state, ar
             for o, sc in zip(opts, scheds):
                 o.step()
                 sc.step()
-            step += 1
             tot += loss.item() * len(chunk)
             correct += (logits.argmax(-1) == y).sum().item()
             seen += len(chunk)
         msg = "epoch %d/%d  loss %.4f  train acc %.1f%%" % (epoch, args.epochs, tot / seen, 100 * correct / seen)
-        if val and (epoch % 5 == 0 or epoch == args.epochs):
+        if val_gold and (epoch % 5 == 0 or epoch == args.epochs):
             s = scores(val_gold, decide(predict(model, val_enc, tok.pad_id), labels, 0.0))
             msg += "  val acc %.1f%%" % (100 * s["accuracy"])
         log(msg + "  (%ds)" % (time.time() - started))
