@@ -8,6 +8,10 @@ import (
 	"strings"
 )
 
+// DefaultMaxInFlight is the bound on calls in flight on a session when
+// Options.MaxInFlight is not set: one per CPU.
+func DefaultMaxInFlight() int { return runtime.NumCPU() }
+
 // GOMAXPROCSFor is the GOMAXPROCS a process should run with when up to
 // inFlight model calls may be inside ONNX Runtime at once: the number of
 // CPUs plus inFlight.

@@ -379,7 +379,7 @@ func serverProcs(b *testing.B, inFlight int) {
 		return
 	}
 	if inFlight == 0 {
-		inFlight = runtime.NumCPU()
+		inFlight = onnx.DefaultMaxInFlight()
 	}
 	prev := runtime.GOMAXPROCS(onnx.GOMAXPROCSFor(inFlight))
 	b.Cleanup(func() { runtime.GOMAXPROCS(prev) })
@@ -433,7 +433,7 @@ func BenchmarkClassify32(b *testing.B) {
 	b.ReportMetric(pct(held, 0.5), "held-p50-ms")
 	b.ReportMetric(pct(held, 0.99), "held-p99-ms")
 	if inFlight == 0 {
-		inFlight = runtime.NumCPU()
+		inFlight = onnx.DefaultMaxInFlight()
 	}
 	b.ReportMetric(float64(inFlight), "in-flight")
 	b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "procs")

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
 
@@ -71,7 +70,7 @@ func (o Options) withDefaults() Options {
 		o.IntraOpThreads = 1
 	}
 	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = runtime.NumCPU()
+		o.MaxInFlight = DefaultMaxInFlight()
 	}
 	return o
 }

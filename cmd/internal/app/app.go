@@ -82,7 +82,7 @@ func inFlightOf(m config.Model) int {
 	if m.MaxInFlight > 0 {
 		return m.MaxInFlight
 	}
-	return runtime.NumCPU()
+	return onnx.DefaultMaxInFlight()
 }
 
 // Build loads the runtime and the models and assembles the HTTP handler.
