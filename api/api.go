@@ -28,6 +28,10 @@ type Options struct {
 	// Classifier answers /v1/classify. nil makes it answer 503 not_ready.
 	Classifier models.Classifier
 
+	// Engine answers /v1/chat, /v1/sessions and /v1/handoff. nil makes
+	// them answer 503 not_ready.
+	Engine Engine
+
 	// Ready reports whether the service can take traffic; /readyz answers
 	// 503 with its error's message when it returns non-nil. nil means
 	// always ready. It is called once per probe and must be safe for
@@ -64,6 +68,7 @@ const maxRanking = 5
 // server holds what the handlers share. It is immutable after New.
 type server struct {
 	classifier   models.Classifier
+	engine       Engine
 	ready        func() error
 	maxBodyBytes int64
 	maxTextRunes int
@@ -89,6 +94,7 @@ func New(opts Options) http.Handler {
 	}
 	s := &server{
 		classifier:   opts.Classifier,
+		engine:       opts.Engine,
 		ready:        opts.Ready,
 		maxBodyBytes: opts.MaxBodyBytes,
 		maxTextRunes: opts.MaxTextRunes,
@@ -122,6 +128,12 @@ func New(opts Options) http.Handler {
 			r.Use(timeout(opts.Timeout))
 		}
 		r.Post("/v1/classify", s.handle(s.classify))
+		r.Post("/v1/chat", s.handle(s.chat))
+		r.Get("/v1/sessions/{id}", s.handle(s.getSession))
+		r.Delete("/v1/sessions/{id}", s.handle(s.deleteSession))
+		r.Get("/v1/handoff", s.handle(s.handoffQueue))
+		r.Post("/v1/handoff/{id}/reply", s.handle(s.agentReply))
+		r.Post("/v1/handoff/{id}/release", s.handle(s.release))
 	})
 	return mux
 }

@@ -20,6 +20,7 @@ const (
 	CodeBodyTooLarge         = "body_too_large"
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	CodeNotFound             = "not_found"
+	CodeConflict             = "conflict"
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeNotReady             = "not_ready"
 	CodeUnavailable          = "unavailable"
@@ -38,6 +39,7 @@ var statusOf = map[string]int{
 	CodeBodyTooLarge:         http.StatusRequestEntityTooLarge,
 	CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
 	CodeNotFound:             http.StatusNotFound,
+	CodeConflict:             http.StatusConflict,
 	CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
 	CodeNotReady:             http.StatusServiceUnavailable,
 	CodeUnavailable:          http.StatusServiceUnavailable,

@@ -1,15 +1,21 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/kefu-chat/kefu/cmd/internal/app"
 	"github.com/kefu-chat/kefu/cmd/internal/config"
+	"github.com/kefu-chat/kefu/dsl"
+	"github.com/kefu-chat/kefu/models/onnx"
 )
 
 // check runs the start-up path without serving: strict config, the ONNX
-// Runtime library, and every model with its probe inference.
+// Runtime library, every model with its probe inference, and the flows,
+// compiled against the model's intents and the configured services. It
+// reports every flow error in every file, and never opens the session store
+// (a running server holds it).
 func check(args []string, stdout io.Writer) error {
 	fs := newFlags("check", stdout)
 	path := fs.String("config", "kefu.yaml", "config `file`")
@@ -20,15 +26,37 @@ func check(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	a, err := app.Build(cfg, nil)
-	if err != nil {
-		return err
+	var problems []error
+	var intents []string
+	if err := app.InitRuntime(cfg); err != nil {
+		problems = append(problems, err)
+	} else {
+		defer onnx.Shutdown()
+		cls, err := app.LoadClassifier(cfg, nil)
+		if err != nil {
+			problems = append(problems, err)
+		} else {
+			defer cls.Close()
+			intents = app.Intents(cls.Labels())
+			fmt.Fprintf(stdout, "  intent model %s: %d intents, oos threshold %.2f\n",
+				cfg.Models.Intent.Path, len(cls.Labels()), cls.Threshold())
+		}
 	}
-	defer a.Close()
-	fmt.Fprintf(stdout, "%s: ok\n  intent model %s: %d intents, oos threshold %.2f\n",
-		*path, cfg.Models.Intent.Path, len(a.Classifier.Labels()), a.Classifier.Threshold())
-	if a.Embedder != nil {
-		fmt.Fprintf(stdout, "  embedder %s: %d dimensions\n", cfg.Models.Embedder.Path, a.Embedder.Dim())
+	d, err := app.LoadDialog(cfg, intents, nil)
+	var list dsl.ErrorList
+	switch {
+	case errors.As(err, &list):
+		fmt.Fprintln(stdout, list.Render())
+		fmt.Fprintln(stdout)
+		problems = append(problems, fmt.Errorf("%d errors in flows", len(list)))
+	case err != nil:
+		problems = append(problems, err)
+	default:
+		fmt.Fprintf(stdout, "  flows: %d flows and rules, %d services\n", len(d.Program.FlowNames()), len(cfg.Services))
 	}
+	if len(problems) > 0 {
+		return errors.Join(problems...)
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", *path)
 	return nil
 }

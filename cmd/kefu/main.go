@@ -1,7 +1,10 @@
 // Command kefu is a self-hosted conversational engine for customer service.
 //
 //	kefu serve  --config kefu.yaml [--addr HOST:PORT]   run the HTTP server
-//	kefu check  --config kefu.yaml                      validate config, load models
+//	kefu check  --config kefu.yaml                      validate config, models and flows
+//	kefu fmt    [-w] [-l] FILE.kefu...                  format flow files
+//	kefu chat   --config kefu.yaml [--demo]             talk to the bot in the terminal
+//	kefu test   --config kefu.yaml [--demo] SCRIPT...   run conversation scripts
 //	kefu eval intents --model DIR --data test.jsonl     score an intent model
 //	kefu train  --data train.jsonl --out DIR            train an intent model
 //	kefu version
@@ -18,8 +21,11 @@ import (
 const usage = `kefu: a self-hosted conversational engine for customer service
 
 usage:
-  kefu serve --config FILE [--addr HOST:PORT]
+  kefu serve --config FILE [--addr HOST:PORT] [--demo]
   kefu check --config FILE
+  kefu fmt [-w] [-l] FILE.kefu...
+  kefu chat --config FILE [--demo]
+  kefu test --config FILE [--demo] SCRIPT...
   kefu eval intents --model DIR --data FILE [--json] [--html FILE]
   kefu train --data FILE [--val FILE] --out DIR [--base DIR] [recipe flags]
   kefu version
@@ -43,6 +49,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(rest, stderr)
 	case "check":
 		err = check(rest, stdout)
+	case "fmt":
+		err = fmtCmd(rest, stdout, stderr)
+	case "chat":
+		err = chat(rest, os.Stdin, stdout, stderr)
+	case "test":
+		err = testCmd(rest, stdout, stderr)
 	case "eval":
 		err = eval(rest, stdout)
 	case "train":

@@ -22,8 +22,16 @@ func serve(args []string, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
 	path := fs.String("config", "kefu.yaml", "config `file`")
 	addr := fs.String("addr", "", "listen address `HOST:PORT` (overrides server.addr)")
+	demo := fs.Bool("demo", false, "also run the demo order service the demo bot calls")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *demo {
+		dctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		if _, err := startDemoShop(dctx); err != nil {
+			return err
+		}
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
@@ -57,6 +65,7 @@ func serve(args []string, stderr io.Writer) error {
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("kefu serving", "addr", "http://"+ln.Addr().String(), "model", cfg.Models.Intent.Path,
 		"intents", len(a.Classifier.Labels()), "oos_threshold", a.Classifier.Threshold(),
+		"flows", len(a.Dialog.Program.FlowNames()), "sessions", cfg.Sessions.Store,
 		"startup", time.Since(start).Round(time.Millisecond).String(), "gomaxprocs", procs, "version", app.Version)
 
 	select {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/kefu-chat/kefu/api"
 	"github.com/kefu-chat/kefu/cmd/internal/config"
+	"github.com/kefu-chat/kefu/engine"
+	"github.com/kefu-chat/kefu/engine/session"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/onnx"
 )
@@ -28,6 +30,9 @@ type App struct {
 	Config     *config.Config
 	Classifier *onnx.Classifier
 	Embedder   *onnx.Embedder
+	Dialog     *Dialog
+	Sessions   session.Store
+	Engine     *engine.Engine
 	Handler    http.Handler
 	Registry   *prometheus.Registry
 
@@ -113,8 +118,19 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		}
 		a.closers = append(a.closers, a.Embedder.Close)
 	}
+	if a.Dialog, err = LoadDialog(cfg, Intents(a.Classifier.Labels()), logger); err != nil {
+		return nil, err
+	}
+	if a.Sessions, err = OpenSessions(cfg.Sessions, logger); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.Sessions.Close)
+	if a.Engine, err = NewEngine(cfg, a.Dialog, a.Classifier, a.Sessions, logger, engine.NewMetrics(a.Registry)); err != nil {
+		return nil, err
+	}
 	a.Handler = api.New(api.Options{
 		Classifier:   a.Classifier,
+		Engine:       a.Engine,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		MaxTextRunes: cfg.Server.MaxTextRunes,
 		Timeout:      cfg.Server.RequestTimeout.Std(),

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kefu-chat/kefu/engine/service"
 )
 
 // Config is one kefu.yaml.
@@ -19,6 +21,14 @@ type Config struct {
 	Server      Server      `yaml:"server"`
 	ONNXRuntime ONNXRuntime `yaml:"onnxruntime"`
 	Models      Models      `yaml:"models"`
+	// Flows are glob patterns of .kefu files, relative to the config file.
+	Flows     []string       `yaml:"flows"`
+	Sessions  Sessions       `yaml:"sessions"`
+	Normalize Normalize      `yaml:"normalize"`
+	Entities  Entities       `yaml:"entities"`
+	Services  service.Config `yaml:"services"`
+	Dialog    Dialog         `yaml:"dialog"`
+	Handoff   Handoff        `yaml:"handoff"`
 
 	// File is the path the config was loaded from ("" when parsed from bytes).
 	File string `yaml:"-"`
@@ -68,6 +78,73 @@ type IntentModel struct {
 	OOSThreshold *float32 `yaml:"oos_threshold"`
 }
 
+// Sessions is where conversations are kept.
+type Sessions struct {
+	Store       string   `yaml:"store"`        // embedded (default) | redis
+	Path        string   `yaml:"path"`         // embedded: the database file
+	Memory      int      `yaml:"memory"`       // turns each session remembers
+	IdleTimeout Duration `yaml:"idle_timeout"` // a session idle this long is forgotten
+	Redis       Redis    `yaml:"redis"`
+}
+
+// Redis is the Redis server of the redis session store.
+type Redis struct {
+	Addr     string `yaml:"addr"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"` // write ${REDIS_PASSWORD}
+	DB       int    `yaml:"db"`
+	Prefix   string `yaml:"prefix"`
+}
+
+// Normalize configures text normalization.
+type Normalize struct {
+	Width      *bool    `yaml:"width"`      // full-width to half-width; default true
+	Simplified *bool    `yaml:"simplified"` // traditional to simplified; default true
+	Sensitive  []string `yaml:"sensitive_words"`
+	Files      []string `yaml:"sensitive_files"` // one word per line, # comments
+	Action     string   `yaml:"action"`          // mask (default) | block
+}
+
+// Entities configures entity extraction beyond the built-ins.
+type Entities struct {
+	OrderPattern string               `yaml:"order_pattern"`
+	Custom       map[string]EntityDef `yaml:"custom"`
+}
+
+// EntityDef is a custom entity: a pattern, or canonical values with synonyms.
+type EntityDef struct {
+	Pattern string              `yaml:"pattern"`
+	Values  map[string][]string `yaml:"values"`
+}
+
+// Dialog configures the flow runtime and the bot's fixed texts.
+type Dialog struct {
+	MaxSteps int      `yaml:"max_steps"`
+	MaxTime  Duration `yaml:"max_time"`
+	Texts    Texts    `yaml:"texts"`
+}
+
+// Texts override what the bot says when no flow does.
+type Texts struct {
+	Fallback     string `yaml:"fallback"`
+	Blocked      string `yaml:"blocked"`
+	Handoff      string `yaml:"handoff"`
+	Waiting      string `yaml:"waiting"`
+	Error        string `yaml:"error"`
+	Released     string `yaml:"released"`
+	Resume       string `yaml:"resume"`
+	GiveUp       string `yaml:"give_up"`
+	ServiceError string `yaml:"service_error"`
+}
+
+// Handoff configures the human queue.
+type Handoff struct {
+	// Webhook, when set, receives a JSON POST for every session that enters
+	// the queue, so a live-chat system can pick it up.
+	Webhook string   `yaml:"webhook"`
+	Timeout Duration `yaml:"timeout"`
+}
+
 // Duration is a time.Duration written as a string ("30s").
 type Duration time.Duration
 
@@ -100,6 +177,15 @@ func Default() Config {
 			Log:             Log{Format: "text", Level: "info"},
 		},
 		Models: Models{Intent: IntentModel{Model: Model{IntraOpThreads: 1}}},
+		Sessions: Sessions{
+			Store:       "embedded",
+			Path:        "data/sessions.db",
+			Memory:      20,
+			IdleTimeout: Duration(24 * time.Hour),
+			Redis:       Redis{Addr: "127.0.0.1:6379", Prefix: "kefu:"},
+		},
+		Normalize: Normalize{Action: "mask"},
+		Handoff:   Handoff{Timeout: Duration(5 * time.Second)},
 	}
 }
 
@@ -134,12 +220,17 @@ func Parse(data []byte, dir string) (*Config, error) {
 	return &c, nil
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
-// expandEnv replaces ${NAME} with the environment variable NAME.
+// expandEnv replaces ${NAME} with the environment variable NAME, and
+// ${NAME:-default} with default when NAME is unset or empty.
 func expandEnv(data []byte) []byte {
 	return envRef.ReplaceAllFunc(data, func(m []byte) []byte {
-		return []byte(os.Getenv(string(envRef.FindSubmatch(m)[1])))
+		sub := envRef.FindSubmatch(m)
+		if v := os.Getenv(string(sub[1])); v != "" || sub[2] == nil {
+			return []byte(v)
+		}
+		return sub[3]
 	})
 }
 
@@ -204,6 +295,10 @@ func (c *Config) resolve(dir string) {
 		}
 	}
 	abs(&c.ONNXRuntime.Library)
+	abs(&c.Sessions.Path)
+	for i := range c.Normalize.Files {
+		abs(&c.Normalize.Files[i])
+	}
 	abs(&c.Models.Intent.Path)
 	if c.Models.Embedder != nil {
 		abs(&c.Models.Embedder.Path)
@@ -254,6 +349,42 @@ func (c *Config) Validate() error {
 			bad("models.embedder.path", "is required when models.embedder is set")
 		}
 		validModel(*e, "models.embedder", bad)
+	}
+	ss := c.Sessions
+	switch ss.Store {
+	case "embedded":
+		if ss.Path == "" {
+			bad("sessions.path", "is required for the embedded store")
+		}
+	case "redis":
+		if ss.Redis.Addr == "" {
+			bad("sessions.redis.addr", "is required for the redis store (host:port)")
+		}
+	default:
+		bad("sessions.store", "%q is not embedded or redis", ss.Store)
+	}
+	if ss.Memory < 1 || ss.Memory > 1000 {
+		bad("sessions.memory", "%d is outside 1..1000 turns", ss.Memory)
+	}
+	if ss.IdleTimeout <= 0 {
+		bad("sessions.idle_timeout", "must be > 0")
+	}
+	switch c.Normalize.Action {
+	case "mask", "block":
+	default:
+		bad("normalize.action", "%q is not mask or block", c.Normalize.Action)
+	}
+	if c.Dialog.MaxSteps < 0 {
+		bad("dialog.max_steps", "must not be negative")
+	}
+	if c.Dialog.MaxTime < 0 {
+		bad("dialog.max_time", "must not be negative")
+	}
+	if w := c.Handoff.Webhook; w != "" && !strings.HasPrefix(w, "http://") && !strings.HasPrefix(w, "https://") {
+		bad("handoff.webhook", "must be an http(s) URL")
+	}
+	if err := c.Services.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

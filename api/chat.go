@@ -1,0 +1,215 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/kefu-chat/kefu/engine"
+	"github.com/kefu-chat/kefu/engine/session"
+)
+
+// Engine is what the chat, session and handoff endpoints need from the
+// turn engine.
+type Engine interface {
+	Turn(ctx context.Context, req engine.Request) (*engine.Reply, error)
+	Session(ctx context.Context, id string) (*engine.SessionView, error)
+	Reset(ctx context.Context, id string) error
+	Waiting(ctx context.Context) ([]session.QueueEntry, error)
+	AgentReply(ctx context.Context, id, agent, text string) (*session.Turn, error)
+	Release(ctx context.Context, id string) (*session.Turn, error)
+}
+
+type chatRequest struct {
+	SessionID string            `json:"session_id"`
+	UserID    string            `json:"user_id"`
+	Channel   string            `json:"channel"`
+	Text      string            `json:"text"`
+	Event     string            `json:"event"`
+	Metadata  map[string]string `json:"metadata"`
+}
+
+const maxIDBytes = 128
+
+// validID accepts ids of 1 to 128 bytes without spaces or control characters.
+func validID(field, id string, required bool) error {
+	switch {
+	case id == "" && required:
+		return BadRequest(CodeInvalidArgument, field+" is required")
+	case len(id) > maxIDBytes:
+		return BadRequest(CodeInvalidArgument, fmt.Sprintf("%s is longer than %d bytes", field, maxIDBytes))
+	case !utf8.ValidString(id):
+		return BadRequest(CodeInvalidUTF8, field+" is not valid UTF-8")
+	case strings.IndexFunc(id, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == '/' }) >= 0:
+		return BadRequest(CodeInvalidArgument, field+" must not contain spaces, slashes or control characters")
+	}
+	return nil
+}
+
+// chat serves POST /v1/chat: one customer message, one turn.
+func (s *server) chat(w http.ResponseWriter, r *http.Request) error {
+	if s.engine == nil {
+		return NewError(CodeNotReady, "the dialog engine is not loaded")
+	}
+	var req chatRequest
+	if err := decodeJSON(w, r, s.maxBodyBytes, &req); err != nil {
+		return err
+	}
+	if err := validID("session_id", req.SessionID, true); err != nil {
+		return err
+	}
+	if err := validID("user_id", req.UserID, false); err != nil {
+		return err
+	}
+	if err := validID("channel", req.Channel, false); err != nil {
+		return err
+	}
+	if err := validID("event", req.Event, false); err != nil {
+		return err
+	}
+	if req.Event == "" {
+		if err := s.checkText(req.Text); err != nil {
+			return err
+		}
+	} else if req.Text != "" {
+		return BadRequest(CodeInvalidArgument, "send either text or event, not both")
+	}
+	rep, err := s.engine.Turn(r.Context(), engine.Request{
+		SessionID: req.SessionID, UserID: req.UserID, Channel: req.Channel,
+		Text: req.Text, Event: req.Event, Metadata: req.Metadata,
+	})
+	if err != nil {
+		return fmt.Errorf("api: turn: %w", err)
+	}
+	s.metrics.confidence.Observe(rep.Intent.Confidence)
+	return writeJSON(w, http.StatusOK, rep)
+}
+
+func (s *server) checkText(text string) error {
+	if !utf8.ValidString(text) {
+		return BadRequest(CodeInvalidUTF8, "text is not valid UTF-8")
+	}
+	if strings.TrimSpace(text) == "" {
+		return BadRequest(CodeTextEmpty, "text must not be empty")
+	}
+	if n := utf8.RuneCountInString(text); n > s.maxTextRunes {
+		return BadRequest(CodeTextTooLong, fmt.Sprintf("text is %d characters long; the limit is %d", n, s.maxTextRunes))
+	}
+	return nil
+}
+
+func (s *server) sessionID(r *http.Request) (string, error) {
+	if s.engine == nil {
+		return "", NewError(CodeNotReady, "the dialog engine is not loaded")
+	}
+	id := chi.URLParam(r, "id")
+	return id, validID("session id", id, true)
+}
+
+func sessionError(id string, err error) error {
+	switch {
+	case errors.Is(err, session.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: fmt.Sprintf("session %q not found", id), Err: err}
+	case errors.Is(err, engine.ErrNotWaiting):
+		return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: fmt.Sprintf("session %q is not waiting for an agent", id), Err: err}
+	case errors.Is(err, engine.ErrEmpty):
+		return BadRequest(CodeTextEmpty, "text must not be empty")
+	}
+	return err
+}
+
+// getSession serves GET /v1/sessions/{id}: memory and dialog state.
+func (s *server) getSession(w http.ResponseWriter, r *http.Request) error {
+	id, err := s.sessionID(r)
+	if err != nil {
+		return err
+	}
+	v, err := s.engine.Session(r.Context(), id)
+	if err != nil {
+		return sessionError(id, err)
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+// deleteSession serves DELETE /v1/sessions/{id}: forget everything.
+func (s *server) deleteSession(w http.ResponseWriter, r *http.Request) error {
+	id, err := s.sessionID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.engine.Reset(r.Context(), id); err != nil {
+		return sessionError(id, err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// handoffQueue serves GET /v1/handoff: sessions waiting for a human.
+func (s *server) handoffQueue(w http.ResponseWriter, r *http.Request) error {
+	if s.engine == nil {
+		return NewError(CodeNotReady, "the dialog engine is not loaded")
+	}
+	q, err := s.engine.Waiting(r.Context())
+	if err != nil {
+		return fmt.Errorf("api: handoff queue: %w", err)
+	}
+	type entry struct {
+		SessionID string `json:"session_id"`
+		Queue     string `json:"queue"`
+		Reason    string `json:"reason"`
+		Since     string `json:"since"`
+		Agent     string `json:"agent,omitempty"`
+	}
+	out := make([]entry, 0, len(q))
+	for _, e := range q {
+		out = append(out, entry{e.SessionID, e.Queue, e.Reason, e.Since.Format("2006-01-02T15:04:05.000Z07:00"), e.Agent})
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
+}
+
+type agentReplyRequest struct {
+	Agent string `json:"agent"`
+	Text  string `json:"text"`
+}
+
+// agentReply serves POST /v1/handoff/{id}/reply.
+func (s *server) agentReply(w http.ResponseWriter, r *http.Request) error {
+	id, err := s.sessionID(r)
+	if err != nil {
+		return err
+	}
+	var req agentReplyRequest
+	if err := decodeJSON(w, r, s.maxBodyBytes, &req); err != nil {
+		return err
+	}
+	if err := validID("agent", req.Agent, false); err != nil {
+		return err
+	}
+	if err := s.checkText(req.Text); err != nil {
+		return err
+	}
+	t, err := s.engine.AgentReply(r.Context(), id, req.Agent, req.Text)
+	if err != nil {
+		return sessionError(id, err)
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"session_id": id, "turn": t})
+}
+
+// release serves POST /v1/handoff/{id}/release: back to the bot.
+func (s *server) release(w http.ResponseWriter, r *http.Request) error {
+	id, err := s.sessionID(r)
+	if err != nil {
+		return err
+	}
+	t, err := s.engine.Release(r.Context(), id)
+	if err != nil {
+		return sessionError(id, err)
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"session_id": id, "turn": t})
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/kefu-chat/kefu/cmd/internal/app"
+	"github.com/kefu-chat/kefu/cmd/internal/config"
+	"github.com/kefu-chat/kefu/engine/service/demoshop"
+	"github.com/kefu-chat/kefu/engine"
+	"github.com/kefu-chat/kefu/models/onnx"
+)
+
+// bot is an in-process engine for kefu chat and kefu test: the configured
+// models and flows, with sessions in a throw-away store so a running server's
+// store is never touched.
+type bot struct {
+	cfg     *config.Config
+	engine  *engine.Engine
+	close   []func() error
+	tempDir string
+}
+
+// startDemoShop starts the demo order service on a free port and points
+// ${KEFU_DEMO_SHOP} at it, for configs that use it (the demo bot does).
+func startDemoShop(ctx context.Context) (string, error) {
+	addr, err := demoshop.Listen(ctx, "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("demo shop: %w", err)
+	}
+	url := "http://" + addr
+	os.Setenv("KEFU_DEMO_SHOP", url)
+	return url, nil
+}
+
+func openBot(path string, logger *slog.Logger) (_ *bot, err error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	b := &bot{cfg: cfg}
+	defer func() {
+		if err != nil {
+			b.Close()
+		}
+	}()
+	if err := app.InitRuntime(cfg); err != nil {
+		return nil, err
+	}
+	b.close = append(b.close, onnx.Shutdown)
+	cls, err := app.LoadClassifier(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	b.close = append(b.close, cls.Close)
+	d, err := app.LoadDialog(cfg, app.Intents(cls.Labels()), logger)
+	if err != nil {
+		return nil, err
+	}
+	if b.tempDir, err = os.MkdirTemp("", "kefu-sessions-"); err != nil {
+		return nil, err
+	}
+	sc := cfg.Sessions
+	sc.Store, sc.Path = "embedded", filepath.Join(b.tempDir, "sessions.db")
+	store, err := app.OpenSessions(sc, logger)
+	if err != nil {
+		return nil, err
+	}
+	b.close = append(b.close, store.Close)
+	if b.engine, err = app.NewEngine(cfg, d, cls, store, logger, nil); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *bot) Close() error {
+	for i := len(b.close) - 1; i >= 0; i-- {
+		b.close[i]()
+	}
+	b.close = nil
+	if b.tempDir != "" {
+		os.RemoveAll(b.tempDir)
+	}
+	return nil
+}
+
+func quietLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelError}))
+}

@@ -1,0 +1,423 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/kefu-chat/kefu/dsl"
+	"github.com/kefu-chat/kefu/dsl/runtime"
+	"github.com/kefu-chat/kefu/engine/entity"
+	"github.com/kefu-chat/kefu/engine/normalize"
+	"github.com/kefu-chat/kefu/engine/session"
+	"github.com/kefu-chat/kefu/models"
+)
+
+// Config holds the engine's knobs; zero values take the defaults.
+type Config struct {
+	Memory       int           // turns each session remembers; default 20
+	SaveTimeout  time.Duration // for the session write after the reply; default 5s
+	MaxCalls     int           // business calls per turn; default 8
+	DialogBudget runtime.Options
+	Texts        Texts
+}
+
+// Texts are what the bot says when no flow does. Empty fields take the
+// defaults below.
+type Texts struct {
+	Fallback  string // nothing understood the message
+	Blocked   string // the message had a blocked sensitive word
+	Handoff   string // a session was just handed to a human
+	Waiting   string // the customer writes while waiting for a human
+	Error     string // a flow failed at run time
+	Released  string // an agent gave the session back to the bot
+	Resume    string // prefix when an interruption returns to a pending question
+	GiveUp    string
+	ServiceKO string
+}
+
+// DefaultTexts are the defaults, in the shop's voice.
+var DefaultTexts = Texts{
+	Fallback:  "抱歉，我还不太明白您的意思。可以换个说法，或者输入“转人工”联系人工客服。",
+	Blocked:   "您的消息包含不当内容，请文明用语，谢谢理解。",
+	Handoff:   "正在为您转接人工客服，请稍候。",
+	Waiting:   "人工客服马上就来，请稍候。",
+	Error:     "抱歉，处理时出了点问题，我们重新开始吧。需要帮助可以输入“转人工”。",
+	Released:  "人工客服已结束服务，接下来由智能客服为您服务。",
+	Resume:    "我们回到刚才的问题：",
+	GiveUp:    runtime.DefaultGiveUp,
+	ServiceKO: runtime.DefaultServiceError,
+}
+
+// Caller performs the business service calls flows make. Implementations
+// are safe for concurrent use.
+type Caller interface {
+	Call(ctx context.Context, service, op string, args map[string]any, timeout time.Duration) (any, error)
+	Bind(service, op string, positional []any) (map[string]any, error)
+}
+
+// Notifier is told when a session enters the human queue.
+type Notifier interface {
+	Notify(ctx context.Context, e session.QueueEntry, lastText string)
+}
+
+// Deps are the parts the engine uses. Program and Sessions are required.
+type Deps struct {
+	Program    *dsl.Program
+	Sessions   session.Store
+	Classifier models.Classifier     // nil: no intents
+	Normalizer *normalize.Normalizer // nil: text used as typed
+	Entities   *entity.Extractor     // nil: no entities
+	Services   Caller                // nil: every call fails
+	Notifier   Notifier              // nil: nobody is told
+	Logger     *slog.Logger
+	Now        func() time.Time
+	Metrics    *Metrics // nil: none
+}
+
+// Engine runs turns. It is safe for concurrent use; turns of one session
+// are serialised by the session store's lock.
+type Engine struct {
+	cfg  Config
+	d    Deps
+	opts runtime.Options
+	log  *slog.Logger
+	now  func() time.Time
+}
+
+// New checks its dependencies and applies defaults.
+func New(cfg Config, d Deps) (*Engine, error) {
+	if d.Program == nil {
+		return nil, errors.New("engine: no program")
+	}
+	if d.Sessions == nil {
+		return nil, errors.New("engine: no session store")
+	}
+	if cfg.Memory <= 0 {
+		cfg.Memory = 20
+	}
+	if cfg.SaveTimeout <= 0 {
+		cfg.SaveTimeout = 5 * time.Second
+	}
+	if cfg.MaxCalls <= 0 {
+		cfg.MaxCalls = 8
+	}
+	t, def := &cfg.Texts, DefaultTexts
+	for _, f := range []struct {
+		p *string
+		d string
+	}{
+		{&t.Fallback, def.Fallback}, {&t.Blocked, def.Blocked}, {&t.Handoff, def.Handoff},
+		{&t.Waiting, def.Waiting}, {&t.Error, def.Error}, {&t.Released, def.Released},
+		{&t.Resume, def.Resume}, {&t.GiveUp, def.GiveUp}, {&t.ServiceKO, def.ServiceKO},
+	} {
+		if *f.p == "" {
+			*f.p = f.d
+		}
+	}
+	e := &Engine{cfg: cfg, d: d, log: d.Logger, now: d.Now}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	e.opts = cfg.DialogBudget
+	e.opts.GiveUp, e.opts.ServiceError = t.GiveUp, t.ServiceKO
+	if e.opts.Now == nil {
+		e.opts.Now = e.now
+	}
+	return e, nil
+}
+
+// Program returns the compiled flows the engine runs.
+func (e *Engine) Program() *dsl.Program { return e.d.Program }
+
+// Errors Turn returns; everything else is internal.
+var (
+	ErrEmpty    = errors.New("engine: text and event are both empty")
+	ErrNotFound = session.ErrNotFound
+)
+
+// Understanding is the stateless part of a turn: normalize, classify,
+// extract. It depends on the text and the models only (the Rasa NLU split).
+type Understanding struct {
+	Norm     normalize.Result
+	Intent   Intent
+	Entities []entity.Entity
+	Timings  Timings
+}
+
+// Understand normalizes a text, classifies its intent and extracts entities.
+func (e *Engine) Understand(ctx context.Context, text string, now time.Time) (Understanding, error) {
+	var u Understanding
+	t0 := time.Now()
+	if e.d.Normalizer != nil {
+		u.Norm = e.d.Normalizer.Normalize(text)
+	} else {
+		u.Norm = normalize.Result{Original: text, Text: strings.TrimSpace(text)}
+	}
+	t1 := time.Now()
+	u.Timings.Normalize = t1.Sub(t0)
+	if u.Norm.Blocked || u.Norm.Text == "" {
+		return u, nil
+	}
+	if e.d.Classifier != nil {
+		p, err := e.d.Classifier.Classify(ctx, u.Norm.Text)
+		if err != nil {
+			return u, fmt.Errorf("engine: classify: %w", err)
+		}
+		u.Intent = Intent{Name: p.Intent.Name, Confidence: round(float64(p.Intent.Confidence))}
+	}
+	t2 := time.Now()
+	u.Timings.Classify = t2.Sub(t1)
+	if e.d.Entities != nil {
+		u.Entities = e.d.Entities.Extract(u.Norm.Text, now)
+	}
+	u.Timings.Entities = time.Since(t2)
+	return u, nil
+}
+
+func round(f float64) float64 { return float64(int64(f*10000+0.5)) / 10000 }
+
+// Turn runs one customer message through normalize, understand and dialog,
+// saves the session and returns the replies with their trace. Turns of one
+// session run one at a time. Failures of business services and flows become
+// polite replies; Turn errs only when the session cannot be read or written
+// or the context ends.
+func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
+	start := time.Now()
+	now := req.Now
+	if now.IsZero() {
+		now = e.now()
+	}
+	if strings.TrimSpace(req.Text) == "" && req.Event == "" {
+		return nil, ErrEmpty
+	}
+	if req.SessionID == "" {
+		req.SessionID = newID()
+	}
+	r := &Reply{SessionID: req.SessionID, TurnID: newID(), Replies: []Part{}, Entities: []Entity{}}
+	var u Understanding
+	if req.Event == "" {
+		var err error
+		if u, err = e.Understand(ctx, req.Text, now); err != nil {
+			return nil, err
+		}
+	}
+	r.Timings = u.Timings
+	r.Intent = u.Intent
+	for _, en := range u.Entities {
+		r.Entities = append(r.Entities, Entity{Type: en.Type, Value: en.Value, Text: en.Text})
+	}
+
+	t := time.Now()
+	unlock, err := e.d.Sessions.Lock(ctx, req.SessionID)
+	if err != nil {
+		return nil, fmt.Errorf("engine: lock session: %w", err)
+	}
+	defer unlock()
+	sess, err := e.d.Sessions.Get(ctx, req.SessionID)
+	switch {
+	case errors.Is(err, session.ErrNotFound):
+		sess = &session.Session{ID: req.SessionID, UserID: req.UserID, Channel: req.Channel, Created: now}
+	case err != nil:
+		return nil, fmt.Errorf("engine: load session: %w", err)
+	}
+	r.Timings.Lock = time.Since(t)
+
+	t = time.Now()
+	switch {
+	case u.Norm.Blocked:
+		r.Route, r.Reason = RouteFallback, "sensitive"
+		r.say(e.cfg.Texts.Blocked)
+	case sess.Handoff != nil:
+		r.Route, r.Reason, r.Handoff = RouteHandoff, "waiting for an agent", true
+		r.say(e.cfg.Texts.Waiting)
+	default:
+		e.dialog(ctx, sess, req, u, r, now)
+	}
+	r.Timings.Dialog = time.Since(t) - r.Timings.Services
+
+	intentName := r.Intent.Name
+	sess.Append(session.Turn{ID: r.TurnID, At: now, Text: req.Text, Replies: r.texts(), Intent: intentName, Route: r.Route}, e.cfg.Memory)
+	if req.UserID != "" {
+		sess.UserID = req.UserID
+	}
+	if req.Channel != "" {
+		sess.Channel = req.Channel
+	}
+	sess.Updated = now
+	t = time.Now()
+	// The reply is computed; a client that hangs up now must not lose the
+	// memory of this turn.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.SaveTimeout)
+	defer cancel()
+	if err := e.d.Sessions.Save(sctx, sess); err != nil {
+		return nil, fmt.Errorf("engine: save session: %w", err)
+	}
+	r.Timings.Save = time.Since(t)
+	r.Timings.Total = time.Since(start)
+	if r.newHandoff && e.d.Notifier != nil {
+		e.d.Notifier.Notify(context.WithoutCancel(ctx), queueEntry(sess), req.Text)
+	}
+	e.d.Metrics.observe(r)
+	return r, nil
+}
+
+func queueEntry(s *session.Session) session.QueueEntry {
+	h := s.Handoff
+	return session.QueueEntry{SessionID: s.ID, Queue: h.Queue, Reason: h.Reason, Since: h.Since, Agent: h.Agent}
+}
+
+// dialog runs the flows on the message and performs their effects.
+func (e *Engine) dialog(ctx context.Context, sess *session.Session, req Request, u Understanding, r *Reply, now time.Time) {
+	var st runtime.State
+	if len(sess.Dialog) > 0 && string(sess.Dialog) != "null" {
+		if err := json.Unmarshal(sess.Dialog, &st); err != nil {
+			e.log.Warn("dialog state unreadable; starting over", "session", req.SessionID, "err", err)
+			st = runtime.State{}
+		}
+	}
+	msg := runtime.Message{
+		Text:       u.Norm.Text,
+		Original:   req.Text,
+		Confidence: u.Intent.Confidence,
+		Channel:    req.Channel,
+		Event:      req.Event,
+	}
+	if u.Intent.Name != models.OOS {
+		msg.Intent = u.Intent.Name
+	}
+	for _, en := range u.Entities {
+		msg.Entities = append(msg.Entities, runtime.Entity{Type: en.Type, Value: en.Value})
+	}
+	out, err := runtime.Run(e.d.Program, st, runtime.Input{Message: msg}, e.opts)
+	for calls := 0; err == nil && out.Call != nil; calls++ {
+		var res runtime.CallResult
+		if calls >= e.cfg.MaxCalls {
+			res.Err = fmt.Errorf("engine: more than %d calls in one turn", e.cfg.MaxCalls)
+		} else {
+			res = e.call(ctx, out.Call, r)
+		}
+		e.effects(out.Effects, r)
+		out, err = runtime.Run(e.d.Program, out.State, runtime.Input{Message: msg, Call: &res}, e.opts)
+	}
+	e.effects(out.Effects, r)
+	if err != nil {
+		e.log.Error("flow failed", "session", req.SessionID, "err", err)
+		out.State.Stack = nil
+		r.Route, r.Reason = RouteFallback, "error"
+		r.say(e.cfg.Texts.Error)
+	} else if out.Handled {
+		r.Route, r.Reason = RouteFlow, "flow"
+	} else {
+		r.Route, r.Reason = RouteFallback, "no match"
+		r.say(e.cfg.Texts.Fallback)
+	}
+	if out.Flow != "" {
+		r.Flow = &FlowRef{Name: out.Flow, Step: out.Step, Active: len(out.State.Stack) > 0}
+	}
+	if r.Handoff {
+		r.Route = RouteHandoff
+		sess.Handoff = &session.Handoff{Queue: r.queue, Reason: handoffReason(out.Flow), Since: now}
+		r.newHandoff = true
+		if len(out.Effects) == 0 || !hasText(r) {
+			r.say(e.cfg.Texts.Handoff)
+		}
+	}
+	r.Slots = out.State.Slots()
+	r.Vars = out.State.Vars
+	data, merr := json.Marshal(out.State)
+	if merr != nil {
+		e.log.Error("dialog state not encodable; dropping it", "session", req.SessionID, "err", merr)
+		data = nil
+	}
+	sess.Dialog = data
+}
+
+func hasText(r *Reply) bool { return len(r.Replies) > 0 }
+
+func handoffReason(flow string) string {
+	if flow == "" {
+		return "flow"
+	}
+	return "flow " + flow
+}
+
+// effects turns runtime effects into reply parts.
+func (e *Engine) effects(effs []runtime.Effect, r *Reply) {
+	for _, ef := range effs {
+		switch ef.Kind {
+		case runtime.Say, runtime.Ask:
+			text := ef.Text
+			if ef.Resumed {
+				text = e.cfg.Texts.Resume + text
+			}
+			r.say(text)
+		case runtime.Handoff:
+			r.Handoff = true
+			r.queue = ef.Queue
+		}
+	}
+}
+
+// call performs one business service call for a flow.
+func (e *Engine) call(ctx context.Context, c *runtime.CallRequest, r *Reply) runtime.CallResult {
+	t := time.Now()
+	rec := ServiceCall{Service: c.Service, Op: c.Op}
+	defer func() {
+		rec.Duration = time.Since(t)
+		r.Timings.Services += rec.Duration
+		r.Calls = append(r.Calls, rec)
+	}()
+	if e.d.Services == nil {
+		rec.Error = "no services configured"
+		return runtime.CallResult{Err: errors.New(rec.Error)}
+	}
+	args, err := e.d.Services.Bind(c.Service, c.Op, c.Positional)
+	if err != nil {
+		rec.Error = err.Error()
+		return runtime.CallResult{Err: err}
+	}
+	for k, v := range c.Named {
+		if args == nil {
+			args = map[string]any{}
+		}
+		args[k] = v
+	}
+	v, err := e.d.Services.Call(ctx, c.Service, c.Op, args, c.Timeout)
+	if err != nil {
+		rec.Error = err.Error()
+		e.log.Warn("service call failed", "service", c.Service, "op", c.Op, "err", err)
+		return runtime.CallResult{Err: err}
+	}
+	rec.OK = true
+	return runtime.CallResult{Value: v}
+}
+
+func (r *Reply) say(text string) {
+	if text != "" {
+		r.Replies = append(r.Replies, Part{Type: "text", Text: text})
+	}
+}
+
+func (r *Reply) texts() []string {
+	out := make([]string, len(r.Replies))
+	for i, p := range r.Replies {
+		out[i] = p.Text
+	}
+	return out
+}
+
+func newID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

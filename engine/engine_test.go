@@ -1,0 +1,363 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kefu-chat/kefu/engine/service/demoshop"
+	"github.com/kefu-chat/kefu/dsl/ast"
+	"github.com/kefu-chat/kefu/dsl/compile"
+	"github.com/kefu-chat/kefu/dsl/parse"
+	"github.com/kefu-chat/kefu/engine"
+	"github.com/kefu-chat/kefu/engine/entity"
+	"github.com/kefu-chat/kefu/engine/normalize"
+	"github.com/kefu-chat/kefu/engine/service"
+	"github.com/kefu-chat/kefu/engine/session"
+	"github.com/kefu-chat/kefu/engine/session/boltstore"
+	"github.com/kefu-chat/kefu/models"
+)
+
+// fakeClassifier maps texts containing a key to its intent.
+type fakeClassifier map[string]string
+
+func (f fakeClassifier) Classify(ctx context.Context, text string) (models.Prediction, error) {
+	for k, v := range f {
+		if strings.Contains(text, k) {
+			return models.Prediction{Intent: models.Intent{Name: v, Confidence: 0.9}}, nil
+		}
+	}
+	return models.Prediction{Intent: models.Intent{Name: models.OOS, Confidence: 0.2}, OOS: true}, nil
+}
+
+var intents = fakeClassifier{"退货": "退货", "谢谢": "感谢", "人工": "转人工", "物流": "物流查询"}
+
+const flows = `
+var $订单状态 = ""
+
+when "投诉" then if $订单状态 == "已发货" then trigger 售后流程 else ask "请问订单号是多少?"
+when 感谢 then say "不客气"
+when 转人工 then handoff
+
+flow 退货
+  on intent 退货
+  slot 订单号: order_id ask "请问订单号？" retry 1 "订单号格式不对"
+  call 订单服务.查询(订单号) -> 订单 timeout 1s
+  on error
+    say "查不到订单 {订单号}"
+    end
+  set $订单状态 = 订单.状态
+  if 订单.状态 == "已签收" and 订单.签收天数 <= 7
+    say "订单 {订单号} 可以退货"
+  else
+    say "订单 {订单号} {订单.状态}"
+
+flow 售后流程
+  slot 问题 ask "请描述问题"
+  handoff "售后专员"
+`
+
+type fixture struct {
+	e     *engine.Engine
+	store session.Store
+	path  string
+	deps  engine.Deps
+}
+
+func newFixture(t testing.TB, src string) *fixture {
+	t.Helper()
+	shop := httptest.NewServer(demoshop.New(nil))
+	t.Cleanup(shop.Close)
+	svc, err := service.New(service.Config{"订单服务": {
+		BaseURL:    shop.URL,
+		Operations: map[string]service.Operation{"查询": {Method: "GET", Path: "/orders/{订单号}"}},
+	}}, service.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := entity.New(entity.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, errs := parse.File("demo.kefu", []byte(src))
+	if len(errs) > 0 {
+		t.Fatal(errs.Render())
+	}
+	prog, errs := compile.Compile([]*ast.File{f}, compile.Schema{
+		Intents: []string{"退货", "感谢", "转人工", "物流查询"}, Entities: ents.Types(),
+		Services: map[string]map[string][]string{"订单服务": {"查询": {"订单号"}}},
+	})
+	if len(errs) > 0 {
+		t.Fatal(errs.Render())
+	}
+	nc := normalize.DefaultConfig()
+	nc.Lower = false
+	nc.Sensitive = []string{"傻瓜"}
+	norm, err := normalize.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := &fixture{path: filepath.Join(t.TempDir(), "sessions.db")}
+	fx.deps = engine.Deps{Program: prog, Classifier: intents, Normalizer: norm, Entities: ents, Services: svc}
+	fx.open(t)
+	return fx
+}
+
+func (fx *fixture) open(t testing.TB) {
+	t.Helper()
+	st, err := boltstore.Open(fx.path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	fx.store = st
+	fx.deps.Sessions = st
+	if fx.e, err = engine.New(engine.Config{Memory: 5}, fx.deps); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (fx *fixture) turn(t testing.TB, sid, text string) *engine.Reply {
+	t.Helper()
+	r, err := fx.e.Turn(context.Background(), engine.Request{SessionID: sid, Text: text})
+	if err != nil {
+		t.Fatalf("turn %q: %v", text, err)
+	}
+	return r
+}
+
+func replies(r *engine.Reply) string {
+	var out []string
+	for _, p := range r.Replies {
+		out = append(out, p.Text)
+	}
+	return strings.Join(out, " | ")
+}
+
+func TestFlowWithServiceCall(t *testing.T) {
+	fx := newFixture(t, flows)
+	r := fx.turn(t, "s1", "我要退货")
+	if got := replies(r); got != "请问订单号？" || r.Route != engine.RouteFlow || r.Intent.Name != "退货" {
+		t.Fatalf("turn 1: %q route %s intent %+v", got, r.Route, r.Intent)
+	}
+	if r.Flow == nil || r.Flow.Name != "退货" || r.Flow.Step != "slot 订单号" || !r.Flow.Active {
+		t.Fatalf("flow %+v", r.Flow)
+	}
+	r = fx.turn(t, "s1", "订单号 A2024112200003")
+	if got := replies(r); got != "订单 A2024112200003 可以退货" {
+		t.Fatalf("turn 2: %q", got)
+	}
+	if len(r.Calls) != 1 || !r.Calls[0].OK || r.Timings.Total <= 0 {
+		t.Fatalf("calls %+v timings %+v", r.Calls, r.Timings)
+	}
+	if r.Vars["订单状态"] != "已签收" {
+		t.Fatalf("vars %v", r.Vars)
+	}
+	if len(r.Entities) == 0 || r.Entities[0].Type != "order_id" {
+		t.Fatalf("entities %+v", r.Entities)
+	}
+	v, err := fx.e.Session(context.Background(), "s1")
+	if err != nil || len(v.Turns) != 2 || v.Turns[1].Text != "订单号 A2024112200003" {
+		t.Fatalf("session %+v %v", v, err)
+	}
+}
+
+func TestServiceFailureTakesErrorBranch(t *testing.T) {
+	fx := newFixture(t, flows)
+	fx.turn(t, "s", "我要退货")
+	r := fx.turn(t, "s", "A2024112299500")
+	if got := replies(r); got != "查不到订单 A2024112299500" || r.Route != engine.RouteFlow {
+		t.Fatalf("%q %s", got, r.Route)
+	}
+	if len(r.Calls) != 1 || r.Calls[0].OK {
+		t.Fatalf("calls %+v", r.Calls)
+	}
+}
+
+func TestSeedRuleEndToEnd(t *testing.T) {
+	fx := newFixture(t, flows)
+	if got := replies(fx.turn(t, "s", "我要投诉")); got != "请问订单号是多少?" {
+		t.Fatalf("%q", got)
+	}
+	fx.turn(t, "s", "我要退货")
+	fx.turn(t, "s", "A2024112200001") // 已发货
+	r := fx.turn(t, "s", "我要投訴") // traditional 訴 still matches the keyword
+	if got := replies(r); got != "请描述问题" {
+		t.Fatalf("%q", got)
+	}
+	r = fx.turn(t, "s", "耳机没声音")
+	if !r.Handoff || r.Route != engine.RouteHandoff {
+		t.Fatalf("want handoff: %+v", r)
+	}
+}
+
+func TestInterruptionResumes(t *testing.T) {
+	fx := newFixture(t, flows)
+	fx.turn(t, "s", "我要退货")
+	r := fx.turn(t, "s", "谢谢")
+	if got := replies(r); got != "不客气 | "+engine.DefaultTexts.Resume+"请问订单号？" {
+		t.Fatalf("%q", got)
+	}
+	if got := replies(fx.turn(t, "s", "A2024112200002")); got != "订单 A2024112200002 未发货" {
+		t.Fatalf("%q", got)
+	}
+}
+
+func TestFallbackAndSensitive(t *testing.T) {
+	fx := newFixture(t, flows)
+	r := fx.turn(t, "s", "今天天气怎么样")
+	if r.Route != engine.RouteFallback || replies(r) != engine.DefaultTexts.Fallback {
+		t.Fatalf("%+v", r)
+	}
+	r = fx.turn(t, "s", "你这个傻瓜")
+	v, _ := fx.e.Session(context.Background(), "s")
+	if last := v.Turns[len(v.Turns)-1]; last.Text != "你这个傻瓜" {
+		t.Fatalf("memory must keep the original text, got %q", last.Text)
+	}
+	_ = r
+}
+
+func TestHandoffLifecycle(t *testing.T) {
+	fx := newFixture(t, flows)
+	ctx := context.Background()
+	r := fx.turn(t, "h", "转人工")
+	if !r.Handoff || replies(r) != engine.DefaultTexts.Handoff {
+		t.Fatalf("%+v", r)
+	}
+	q, err := fx.e.Waiting(ctx)
+	if err != nil || len(q) != 1 || q[0].SessionID != "h" {
+		t.Fatalf("queue %+v %v", q, err)
+	}
+	r = fx.turn(t, "h", "我要退货")
+	if r.Route != engine.RouteHandoff || replies(r) != engine.DefaultTexts.Waiting {
+		t.Fatalf("the bot must stay quiet while a human owns the session: %+v", r)
+	}
+	if _, err := fx.e.AgentReply(ctx, "h", "小王", "您好，我是客服小王"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.e.Release(ctx, "h"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.e.Release(ctx, "h"); !errors.Is(err, engine.ErrNotWaiting) {
+		t.Fatalf("second release: %v", err)
+	}
+	if q, _ := fx.e.Waiting(ctx); len(q) != 0 {
+		t.Fatalf("queue not empty: %+v", q)
+	}
+	if r := fx.turn(t, "h", "我要退货"); replies(r) != "请问订单号？" {
+		t.Fatalf("back to the bot: %+v", r)
+	}
+	v, _ := fx.e.Session(ctx, "h")
+	var routes []string
+	for _, tr := range v.Turns {
+		routes = append(routes, tr.Route)
+	}
+	if got := strings.Join(routes, ","); got != "handoff,handoff,agent,agent,flow" {
+		t.Fatalf("memory routes %s", got)
+	}
+}
+
+func TestMemoryKeepsLastN(t *testing.T) {
+	fx := newFixture(t, flows)
+	for i := 0; i < 8; i++ {
+		fx.turn(t, "m", fmt.Sprintf("消息 %d", i))
+	}
+	v, _ := fx.e.Session(context.Background(), "m")
+	if len(v.Turns) != 5 || v.Turns[0].Text != "消息 3" || v.Turns[4].Text != "消息 7" {
+		t.Fatalf("turns %+v", v.Turns)
+	}
+}
+
+func TestSessionSurvivesRestart(t *testing.T) {
+	fx := newFixture(t, flows)
+	fx.turn(t, "r", "我要退货")
+	fx.store.Close()
+	fx.open(t)
+	if got := replies(fx.turn(t, "r", "A2024112200003")); got != "订单 A2024112200003 可以退货" {
+		t.Fatalf("after restart: %q", got)
+	}
+}
+
+func TestConcurrentTurnsOneSession(t *testing.T) {
+	fx := newFixture(t, flows)
+	const n = 20
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := fx.e.Turn(context.Background(), engine.Request{SessionID: "c", Text: "谢谢"}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	s, err := fx.store.Get(context.Background(), "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Version != n {
+		t.Fatalf("version %d, want %d: a turn was lost", s.Version, n)
+	}
+}
+
+func TestResetAndEvents(t *testing.T) {
+	fx := newFixture(t, flows+"\nwhen event 会话开始 then say \"欢迎\"\n")
+	ctx := context.Background()
+	r, err := fx.e.Turn(ctx, engine.Request{SessionID: "e", Event: "会话开始"})
+	if err != nil || replies(r) != "欢迎" {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if err := fx.e.Reset(ctx, "e"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.e.Session(ctx, "e"); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("after reset: %v", err)
+	}
+	if _, err := fx.e.Turn(ctx, engine.Request{SessionID: "e"}); !errors.Is(err, engine.ErrEmpty) {
+		t.Fatalf("empty: %v", err)
+	}
+}
+
+func TestReplyJSON(t *testing.T) {
+	fx := newFixture(t, flows)
+	r := fx.turn(t, "j", "我要退货")
+	data, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	json.Unmarshal(data, &m)
+	for _, k := range []string{"session_id", "turn_id", "replies", "route", "intent", "entities", "flow", "timings"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("reply JSON lacks %q: %s", k, data)
+		}
+	}
+	if _, ok := m["timings"].(map[string]any)["total_ms"]; !ok {
+		t.Errorf("timings: %s", data)
+	}
+}
+
+// BenchmarkTurn measures the engine's overhead on a flow turn: the fake
+// classifier stands in for the model (see cmd/kefu for the model included).
+func BenchmarkTurn(b *testing.B) {
+	fx := newFixture(b, flows)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := fx.e.Turn(ctx, engine.Request{SessionID: fmt.Sprint("b", i%200), Text: "谢谢"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+var _ = time.Second

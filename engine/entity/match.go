@@ -1,0 +1,39 @@
+package entity
+
+import ahocorasick "github.com/petar-dambovaliev/aho-corasick"
+
+// matcher finds words leftmost-longest and without overlaps. It is
+// read-only after newMatcher and safe for concurrent use. It is a copy of
+// the one in engine/normalize; keep the two in step.
+type matcher struct {
+	ac ahocorasick.AhoCorasick
+}
+
+// newMatcher builds a matcher for words, which must be non-empty and
+// distinct.
+func newMatcher(words []string) *matcher {
+	b := ahocorasick.NewAhoCorasickBuilder(ahocorasick.Opts{
+		MatchKind: ahocorasick.LeftMostLongestMatch,
+		// The DFA searches about twice as fast but, for 2,000 words, takes
+		// 5x the memory (9 MB) and 15x the build time (0.2 s); the NFA
+		// searches a message in about a microsecond.
+		DFA: false,
+	})
+	return &matcher{ac: b.Build(words)}
+}
+
+// each calls fn with the index of the word and the byte offsets of every
+// match in s, left to right.
+func (m *matcher) each(s string, fn func(word, start, end int)) {
+	it := m.ac.Iter(s)
+	end := 0
+	for x := it.Next(); x != nil; x = it.Next() {
+		// The library resumes one byte after each match's start, so it
+		// also reports matches that overlap the previous one: skip them.
+		if x.Start() < end {
+			continue
+		}
+		fn(x.Pattern(), x.Start(), x.End())
+		end = x.End()
+	}
+}

@@ -1,0 +1,111 @@
+package engine
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Routes a turn can take, in the order the engine tries them.
+const (
+	RouteFlow       = "flow"
+	RouteKnowledge  = "knowledge"
+	RouteGenerative = "generative"
+	RouteHandoff    = "handoff"
+	RouteFallback   = "fallback"
+	RouteAgent      = "agent" // a human agent's reply, recorded in memory
+)
+
+// Request is one customer message, or an event, for one session.
+type Request struct {
+	SessionID string
+	UserID    string
+	Channel   string
+	Text      string
+	Event     string            // instead of Text: an event a flow can start on (event 会话开始)
+	Metadata  map[string]string // kept with nothing else; for adapters
+	Now       time.Time         // zero: the engine's clock; conversation scripts pin it
+}
+
+// Part is one piece of a reply. Channels that cannot show a type degrade
+// it to text.
+type Part struct {
+	Type string `json:"type"` // text
+	Text string `json:"text"`
+}
+
+// Intent is the understood intent. Name is "oos" when out of scope.
+type Intent struct {
+	Name       string  `json:"name"`
+	Confidence float64 `json:"confidence"`
+}
+
+// Entity is an entity found in the message.
+type Entity struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
+	Text  string `json:"text"`
+}
+
+// FlowRef names the flow and step a turn ended on. Active means the flow is
+// still running: it waits for the customer's answer.
+type FlowRef struct {
+	Name   string `json:"name"`
+	Step   string `json:"step"`
+	Active bool   `json:"active"`
+}
+
+// Timings are per-stage durations of a turn.
+type Timings struct {
+	Normalize time.Duration `json:"-"`
+	Classify  time.Duration `json:"-"`
+	Entities  time.Duration `json:"-"`
+	Lock      time.Duration `json:"-"`
+	Dialog    time.Duration `json:"-"`
+	Services  time.Duration `json:"-"`
+	Save      time.Duration `json:"-"`
+	Total     time.Duration `json:"-"`
+}
+
+// MarshalJSON writes each stage in milliseconds.
+func (t Timings) MarshalJSON() ([]byte, error) {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return json.Marshal(map[string]float64{
+		"normalize_ms": ms(t.Normalize),
+		"classify_ms":  ms(t.Classify),
+		"entities_ms":  ms(t.Entities),
+		"lock_ms":      ms(t.Lock),
+		"dialog_ms":    ms(t.Dialog),
+		"services_ms":  ms(t.Services),
+		"save_ms":      ms(t.Save),
+		"total_ms":     ms(t.Total),
+	})
+}
+
+// ServiceCall records one business service call a flow made.
+type ServiceCall struct {
+	Service  string        `json:"service"`
+	Op       string        `json:"operation"`
+	OK       bool          `json:"ok"`
+	Error    string        `json:"error,omitempty"`
+	Duration time.Duration `json:"-"`
+}
+
+// Reply is the result of a turn: what to say, and why.
+type Reply struct {
+	SessionID string         `json:"session_id"`
+	TurnID    string         `json:"turn_id"`
+	Replies   []Part         `json:"replies"`
+	Route     string         `json:"route"`
+	Intent    Intent         `json:"intent"`
+	Entities  []Entity       `json:"entities"`
+	Flow      *FlowRef       `json:"flow,omitempty"`
+	Slots     map[string]any `json:"slots,omitempty"`
+	Vars      map[string]any `json:"variables,omitempty"`
+	Handoff   bool           `json:"handoff"`
+	Calls     []ServiceCall  `json:"calls,omitempty"`
+	Reason    string         `json:"reason,omitempty"` // why the route: "keyword", "intent", "slot", "sensitive", "no match", "error"...
+	Timings   Timings        `json:"timings"`
+
+	queue      string // the handoff queue a flow named
+	newHandoff bool   // this turn put the session in the queue
+}
