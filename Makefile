@@ -16,16 +16,24 @@ CLINC_FLAGS ?= --epochs 4 --augment 1 --batch 64 --ngram-dim 128 --dropout 0.2 -
 	--members 8 --jobs 2 --wordnet /usr/share/wordnet --oos-max-loss 0.002
 export KEFU_ONNXRUNTIME_LIB ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: run test build onnxruntime deps train-deps model golden clinc bench fuzz clean
+.PHONY: run test build onnxruntime deps train-deps test-deps model golden clinc bench fuzz chat clean
 
-## run: install what is missing, build, and serve the demo bot on 127.0.0.1:8080
+## run: install what is missing, build, and serve the demo bot (with its demo order service) on 127.0.0.1:8080
 run: build
-	$(BIN) serve --config $(DEMO)/kefu.yaml
+	$(BIN) serve --demo --config $(DEMO)/kefu.yaml
 
-## test: install what is missing and run every test (-race), training included
-test: deps train-deps
+## chat: talk to the demo bot in the terminal, no server
+chat: build
+	$(BIN) chat --demo --config $(DEMO)/kefu.yaml
+
+## test: install what is missing and run every test (-race), training and conversation scripts included
+test: deps train-deps test-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+# redis-server for the Redis session store tests.
+test-deps:
+	@scripts/install-test-deps.sh
 
 build: deps
 	$(GO) build -o $(BIN) ./cmd/kefu
@@ -72,6 +80,12 @@ FUZZTIME ?= 30s
 fuzz: deps
 	$(GO) test -run '^$$' -fuzz FuzzTokenize -fuzztime $(FUZZTIME) ./models/wordpiece
 	$(GO) test -run '^$$' -fuzz FuzzClassifyHandler -fuzztime $(FUZZTIME) ./api
+	$(GO) test -run '^$$' -fuzz FuzzChatHandler -fuzztime $(FUZZTIME) ./api
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./dsl/parse
+	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime $(FUZZTIME) ./engine/normalize
+	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime $(FUZZTIME) ./engine/entity
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./engine/convo
+	$(GO) test -run '^$$' -fuzz FuzzRoundTrip -fuzztime $(FUZZTIME) ./engine/session
 
 clean:
 	rm -rf bin out

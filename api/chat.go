@@ -84,6 +84,9 @@ func (s *server) chat(w http.ResponseWriter, r *http.Request) error {
 		SessionID: req.SessionID, UserID: req.UserID, Channel: req.Channel,
 		Text: req.Text, Event: req.Event, Metadata: req.Metadata,
 	})
+	if errors.Is(err, engine.ErrStore) {
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "sessions are unavailable; try again shortly", Err: err}
+	}
 	if err != nil {
 		return fmt.Errorf("api: turn: %w", err)
 	}

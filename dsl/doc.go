@@ -83,9 +83,12 @@
 //	          keyword of its clause (then, elif, else, ask, retry, and `,` `)` in calls)
 //	Comment   # to the end of the line, outside strings, regexes and brackets
 //
-// Keywords are reserved only at the start of a clause: when then flow on intent
-// event entity var say ask set trigger handoff end if elif else slot where retry
-// call timeout error.
+// Keywords: when then flow on intent event entity var say ask set trigger
+// handoff end if elif else slot where retry call timeout error. They cannot
+// be names, except after $ ($end), as a named call argument (timeout = 3) and
+// as an entity value; inside an expression they are words like any other,
+// except the stops of its clause listed above (at depth 0, outside strings,
+// not right after a `.` or `$`).
 //
 // Conditions see a typed environment: the slots of the flow and names bound
 // by `call … -> 名` and `set 名`, session variables as $名, and intent

@@ -64,6 +64,7 @@ func Load(paths []string, schema Schema) (*Program, error) {
 			return nil, fmt.Errorf("dsl: %w", err)
 		}
 		f, perrs := parse.File(p, src)
+		f.Partial = len(perrs) > 0
 		errs = append(errs, perrs...)
 		files = append(files, f)
 	}
@@ -80,6 +81,7 @@ func LoadFS(fsys fs.FS, paths []string, schema Schema) (*Program, error) {
 			return nil, fmt.Errorf("dsl: %w", err)
 		}
 		f, perrs := parse.File(p, src)
+		f.Partial = len(perrs) > 0
 		errs = append(errs, perrs...)
 		files = append(files, f)
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kefu-chat/kefu/dsl"
 	"github.com/kefu-chat/kefu/dsl/runtime"
@@ -21,11 +22,15 @@ import (
 
 // Config holds the engine's knobs; zero values take the defaults.
 type Config struct {
-	Memory       int           // turns each session remembers; default 20
-	SaveTimeout  time.Duration // for the session write after the reply; default 5s
-	MaxCalls     int           // business calls per turn; default 8
-	DialogBudget runtime.Options
-	Texts        Texts
+	Memory int // turns each session remembers; default 20
+	// IntentThreshold is the confidence an intent needs to start or
+	// interrupt a flow; below it the message has no intent for the flows
+	// (the trace still shows the model's guess). Default 0.4.
+	IntentThreshold float64
+	SaveTimeout     time.Duration // for the session write after the reply; default 5s
+	MaxCalls        int           // business calls per turn; default 8
+	DialogBudget    runtime.Options
+	Texts           Texts
 }
 
 // Texts are what the bot says when no flow does. Empty fields take the
@@ -59,7 +64,8 @@ var DefaultTexts = Texts{
 // are safe for concurrent use.
 type Caller interface {
 	Call(ctx context.Context, service, op string, args map[string]any, timeout time.Duration) (any, error)
-	Bind(service, op string, positional []any) (map[string]any, error)
+	// Params lists an operation's parameters in positional order.
+	Params(service, op string) ([]string, error)
 }
 
 // Notifier is told when a session enters the human queue.
@@ -102,6 +108,9 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if cfg.Memory <= 0 {
 		cfg.Memory = 20
 	}
+	if cfg.IntentThreshold <= 0 {
+		cfg.IntentThreshold = 0.4
+	}
 	if cfg.SaveTimeout <= 0 {
 		cfg.SaveTimeout = 5 * time.Second
 	}
@@ -142,6 +151,7 @@ func (e *Engine) Program() *dsl.Program { return e.d.Program }
 // Errors Turn returns; everything else is internal.
 var (
 	ErrEmpty    = errors.New("engine: text and event are both empty")
+	ErrStore    = errors.New("engine: session store unavailable")
 	ErrNotFound = session.ErrNotFound
 )
 
@@ -184,6 +194,15 @@ func (e *Engine) Understand(ctx context.Context, text string, now time.Time) (Un
 	return u, nil
 }
 
+// storeErr marks a session store failure, unless it is the caller's own
+// context ending.
+func storeErr(op string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("engine: %s session: %w", op, err)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrStore, op, err)
+}
+
 func round(f float64) float64 { return float64(int64(f*10000+0.5)) / 10000 }
 
 // Turn runs one customer message through normalize, understand and dialog,
@@ -220,7 +239,7 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 	t := time.Now()
 	unlock, err := e.d.Sessions.Lock(ctx, req.SessionID)
 	if err != nil {
-		return nil, fmt.Errorf("engine: lock session: %w", err)
+		return nil, storeErr("lock", err)
 	}
 	defer unlock()
 	sess, err := e.d.Sessions.Get(ctx, req.SessionID)
@@ -228,7 +247,7 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 	case errors.Is(err, session.ErrNotFound):
 		sess = &session.Session{ID: req.SessionID, UserID: req.UserID, Channel: req.Channel, Created: now}
 	case err != nil:
-		return nil, fmt.Errorf("engine: load session: %w", err)
+		return nil, storeErr("load", err)
 	}
 	r.Timings.Lock = time.Since(t)
 
@@ -237,6 +256,10 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 	case u.Norm.Blocked:
 		r.Route, r.Reason = RouteFallback, "sensitive"
 		r.say(e.cfg.Texts.Blocked)
+	case sess.Handoff != nil && sess.Handoff.Agent != "":
+		// An agent is answering: the bot stays silent; the message is
+		// kept in memory for the agent.
+		r.Route, r.Reason, r.Handoff = RouteHandoff, "agent answering", true
 	case sess.Handoff != nil:
 		r.Route, r.Reason, r.Handoff = RouteHandoff, "waiting for an agent", true
 		r.say(e.cfg.Texts.Waiting)
@@ -260,20 +283,15 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.SaveTimeout)
 	defer cancel()
 	if err := e.d.Sessions.Save(sctx, sess); err != nil {
-		return nil, fmt.Errorf("engine: save session: %w", err)
+		return nil, storeErr("save", err)
 	}
 	r.Timings.Save = time.Since(t)
 	r.Timings.Total = time.Since(start)
-	if r.newHandoff && e.d.Notifier != nil {
-		e.d.Notifier.Notify(context.WithoutCancel(ctx), queueEntry(sess), req.Text)
+	if entry, ok := sess.Entry(); ok && r.newHandoff && e.d.Notifier != nil {
+		e.d.Notifier.Notify(context.WithoutCancel(ctx), entry, req.Text)
 	}
 	e.d.Metrics.observe(r)
 	return r, nil
-}
-
-func queueEntry(s *session.Session) session.QueueEntry {
-	h := s.Handoff
-	return session.QueueEntry{SessionID: s.ID, Queue: h.Queue, Reason: h.Reason, Since: h.Since, Agent: h.Agent}
 }
 
 // dialog runs the flows on the message and performs their effects.
@@ -292,8 +310,11 @@ func (e *Engine) dialog(ctx context.Context, sess *session.Session, req Request,
 		Channel:    req.Channel,
 		Event:      req.Event,
 	}
-	if u.Intent.Name != models.OOS {
+	if u.Intent.Name != models.OOS && u.Intent.Confidence >= e.cfg.IntentThreshold {
 		msg.Intent = u.Intent.Name
+	}
+	if len(u.Norm.Hits) > 0 {
+		msg.Original = maskOriginal(req.Text, u.Norm)
 	}
 	for _, en := range u.Entities {
 		msg.Entities = append(msg.Entities, runtime.Entity{Type: en.Type, Value: en.Value})
@@ -342,6 +363,21 @@ func (e *Engine) dialog(ctx context.Context, sess *session.Session, req Request,
 	sess.Dialog = data
 }
 
+// maskOriginal masks the sensitive words in what the customer typed, which
+// free-text slots take, so the bot never repeats one. A word written in
+// another form (traditional, full-width) is not found there; then the
+// normalized, masked text stands in for the original.
+func maskOriginal(original string, n normalize.Result) string {
+	out := original
+	for _, h := range n.Hits {
+		if !strings.Contains(out, h.Word) {
+			return n.Text
+		}
+		out = strings.ReplaceAll(out, h.Word, strings.Repeat("*", utf8.RuneCountInString(h.Word)))
+	}
+	return out
+}
+
 func hasText(r *Reply) bool { return len(r.Replies) > 0 }
 
 func handoffReason(flow string) string {
@@ -381,15 +417,20 @@ func (e *Engine) call(ctx context.Context, c *runtime.CallRequest, r *Reply) run
 		rec.Error = "no services configured"
 		return runtime.CallResult{Err: errors.New(rec.Error)}
 	}
-	args, err := e.d.Services.Bind(c.Service, c.Op, c.Positional)
+	params, err := e.d.Services.Params(c.Service, c.Op)
 	if err != nil {
 		rec.Error = err.Error()
 		return runtime.CallResult{Err: err}
 	}
-	for k, v := range c.Named {
-		if args == nil {
-			args = map[string]any{}
+	// Positional arguments take the parameters in order; named ones fill
+	// the rest (the compiler checked both against the config).
+	args := make(map[string]any, len(c.Positional)+len(c.Named))
+	for i, v := range c.Positional {
+		if i < len(params) {
+			args[params[i]] = v
 		}
+	}
+	for k, v := range c.Named {
 		args[k] = v
 	}
 	v, err := e.d.Services.Call(ctx, c.Service, c.Op, args, c.Timeout)

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kefu-chat/kefu/engine/service/demoshop"
 	"github.com/kefu-chat/kefu/dsl/ast"
 	"github.com/kefu-chat/kefu/dsl/compile"
 	"github.com/kefu-chat/kefu/dsl/parse"
@@ -20,8 +19,11 @@ import (
 	"github.com/kefu-chat/kefu/engine/entity"
 	"github.com/kefu-chat/kefu/engine/normalize"
 	"github.com/kefu-chat/kefu/engine/service"
+	"github.com/kefu-chat/kefu/engine/service/demoshop"
 	"github.com/kefu-chat/kefu/engine/session"
 	"github.com/kefu-chat/kefu/engine/session/boltstore"
+	"github.com/kefu-chat/kefu/engine/session/redisstore"
+	"github.com/kefu-chat/kefu/engine/session/redistest"
 	"github.com/kefu-chat/kefu/models"
 )
 
@@ -61,6 +63,7 @@ flow 退货
 
 flow 售后流程
   slot 问题 ask "请描述问题"
+  say "已记录：{问题}"
   handoff "售后专员"
 `
 
@@ -188,7 +191,7 @@ func TestSeedRuleEndToEnd(t *testing.T) {
 	}
 	fx.turn(t, "s", "我要退货")
 	fx.turn(t, "s", "A2024112200001") // 已发货
-	r := fx.turn(t, "s", "我要投訴") // traditional 訴 still matches the keyword
+	r := fx.turn(t, "s", "我要投訴")      // traditional 訴 still matches the keyword
 	if got := replies(r); got != "请描述问题" {
 		t.Fatalf("%q", got)
 	}
@@ -216,12 +219,20 @@ func TestFallbackAndSensitive(t *testing.T) {
 	if r.Route != engine.RouteFallback || replies(r) != engine.DefaultTexts.Fallback {
 		t.Fatalf("%+v", r)
 	}
-	r = fx.turn(t, "s", "你这个傻瓜")
+	fx.turn(t, "s", "你这个傻瓜")
 	v, _ := fx.e.Session(context.Background(), "s")
 	if last := v.Turns[len(v.Turns)-1]; last.Text != "你这个傻瓜" {
 		t.Fatalf("memory must keep the original text, got %q", last.Text)
 	}
-	_ = r
+	// A free-text slot never echoes a masked word back.
+	fx.turn(t, "s2", "我要投诉") // asks for the order number: no order known
+	fx.turn(t, "s2", "我要退货")
+	fx.turn(t, "s2", "A2024112200001")
+	fx.turn(t, "s2", "我要投诉")
+	r = fx.turn(t, "s2", "你们这些傻瓜")
+	if got := replies(r); strings.Contains(got, "傻瓜") || !strings.Contains(got, "已记录：你们这些**") {
+		t.Fatalf("echoed a sensitive word: %q", got)
+	}
 }
 
 func TestHandoffLifecycle(t *testing.T) {
@@ -242,6 +253,9 @@ func TestHandoffLifecycle(t *testing.T) {
 	if _, err := fx.e.AgentReply(ctx, "h", "小王", "您好，我是客服小王"); err != nil {
 		t.Fatal(err)
 	}
+	if r := fx.turn(t, "h", "好的，订单是 A2024112200003"); len(r.Replies) != 0 || r.Route != engine.RouteHandoff {
+		t.Fatalf("with an agent answering, the bot must be silent: %+v", r)
+	}
 	if _, err := fx.e.Release(ctx, "h"); err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +273,7 @@ func TestHandoffLifecycle(t *testing.T) {
 	for _, tr := range v.Turns {
 		routes = append(routes, tr.Route)
 	}
-	if got := strings.Join(routes, ","); got != "handoff,handoff,agent,agent,flow" {
+	if got := strings.Join(routes, ","); got != "handoff,agent,handoff,agent,flow" {
 		t.Fatalf("memory routes %s", got)
 	}
 }
@@ -361,3 +375,40 @@ func BenchmarkTurn(b *testing.B) {
 }
 
 var _ = time.Second
+
+// TestTwoNodesOnRedis runs two engines on one Redis, as two kefu nodes
+// would, with turns of one session arriving at both: every turn lands.
+func TestTwoNodesOnRedis(t *testing.T) {
+	addr := redistest.Start(t)
+	a := newFixture(t, flows)
+	b := newFixture(t, flows)
+	for _, fx := range []*fixture{a, b} {
+		st, err := redisstore.New(redisstore.Options{Addr: addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		fx.deps.Sessions = st
+		if fx.e, err = engine.New(engine.Config{Memory: 50}, fx.deps); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 15
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		for _, fx := range []*fixture{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := fx.e.Turn(context.Background(), engine.Request{SessionID: "multi", Text: "谢谢"}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	v, err := a.e.Session(context.Background(), "multi")
+	if err != nil || len(v.Turns) != 2*n {
+		t.Fatalf("turns %d, want %d (%v)", len(v.Turns), 2*n, err)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/kefu-chat/kefu/dsl/runtime"
@@ -62,7 +61,7 @@ func dialogState(s *session.Session) runtime.State {
 func (e *Engine) Reset(ctx context.Context, id string) error {
 	unlock, err := e.d.Sessions.Lock(ctx, id)
 	if err != nil {
-		return fmt.Errorf("engine: lock session: %w", err)
+		return storeErr("lock", err)
 	}
 	defer unlock()
 	if _, err := e.d.Sessions.Get(ctx, id); err != nil {
@@ -128,7 +127,7 @@ func (e *Engine) Release(ctx context.Context, id string) (*session.Turn, error) 
 func (e *Engine) update(ctx context.Context, id string, fn func(*session.Session) error) error {
 	unlock, err := e.d.Sessions.Lock(ctx, id)
 	if err != nil {
-		return fmt.Errorf("engine: lock session: %w", err)
+		return storeErr("lock", err)
 	}
 	defer unlock()
 	s, err := e.d.Sessions.Get(ctx, id)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/kefu-chat/kefu/cmd/internal/app"
 	"github.com/kefu-chat/kefu/cmd/internal/config"
-	"github.com/kefu-chat/kefu/engine/service/demoshop"
 	"github.com/kefu-chat/kefu/engine"
+	"github.com/kefu-chat/kefu/engine/service/demoshop"
 	"github.com/kefu-chat/kefu/models/onnx"
 )
 
@@ -27,14 +27,16 @@ type bot struct {
 
 // startDemoShop starts the demo order service on a free port and points
 // ${KEFU_DEMO_SHOP} at it, for configs that use it (the demo bot does).
-func startDemoShop(ctx context.Context) (string, error) {
-	addr, err := demoshop.Listen(ctx, "127.0.0.1:0")
+// Reset on the result brings its orders back to the fixtures.
+func startDemoShop(ctx context.Context) (*demoshop.Resettable, string, error) {
+	shop := demoshop.NewResettable()
+	addr, err := demoshop.ListenHandler(ctx, "127.0.0.1:0", shop)
 	if err != nil {
-		return "", fmt.Errorf("demo shop: %w", err)
+		return nil, "", fmt.Errorf("demo shop: %w", err)
 	}
 	url := "http://" + addr
 	os.Setenv("KEFU_DEMO_SHOP", url)
-	return url, nil
+	return shop, url, nil
 }
 
 func openBot(path string, logger *slog.Logger) (_ *bot, err error) {

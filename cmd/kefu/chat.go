@@ -23,7 +23,7 @@ func chat(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if *demo {
-		if _, err := startDemoShop(ctx); err != nil {
+		if _, _, err := startDemoShop(ctx); err != nil {
 			return err
 		}
 	}

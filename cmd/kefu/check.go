@@ -29,18 +29,17 @@ func check(args []string, stdout io.Writer) error {
 	var problems []error
 	var intents []string
 	if err := app.InitRuntime(cfg); err != nil {
-		problems = append(problems, err)
+		return err // one line: where kefu looked and the fix
+	}
+	defer onnx.Shutdown()
+	cls, err := app.LoadClassifier(cfg, nil)
+	if err != nil {
+		problems = append(problems, err) // flows are still checked, without intents
 	} else {
-		defer onnx.Shutdown()
-		cls, err := app.LoadClassifier(cfg, nil)
-		if err != nil {
-			problems = append(problems, err)
-		} else {
-			defer cls.Close()
-			intents = app.Intents(cls.Labels())
-			fmt.Fprintf(stdout, "  intent model %s: %d intents, oos threshold %.2f\n",
-				cfg.Models.Intent.Path, len(cls.Labels()), cls.Threshold())
-		}
+		defer cls.Close()
+		intents = app.Intents(cls.Labels())
+		fmt.Fprintf(stdout, "  intent model %s: %d intents, oos threshold %.2f\n",
+			cfg.Models.Intent.Path, len(cls.Labels()), cls.Threshold())
 	}
 	d, err := app.LoadDialog(cfg, intents, nil)
 	var list dsl.ErrorList

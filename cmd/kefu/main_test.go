@@ -144,43 +144,108 @@ func TestEvalJSON(t *testing.T) {
 	}
 }
 
-// TestServe runs the real binary: it serves the demo bot, answers
-// /v1/classify, and shuts down cleanly on SIGTERM.
-func TestServe(t *testing.T) {
-	needRuntime(t)
-	bin := kefuBin(t)
-	cmd := exec.Command(bin, "serve", "--config", filepath.Join(demo, "kefu.yaml"), "--addr", "127.0.0.1:0")
+// demoConfig writes a copy of the demo bot's config whose paths are
+// absolute and whose sessions live in dir, so tests never touch the
+// repository's own session file.
+func demoConfig(t *testing.T, dir string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(demo, "kefu.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.NewReplacer(
+		"path: model", "path: "+demoModel,
+		`flows: ["flows/*.kefu"]`, `flows: ["`+filepath.Join(demo, "flows")+`/*.kefu"]`,
+		"path: data/sessions.db", "path: "+filepath.Join(dir, "sessions.db"),
+	).Replace(string(data))
+	if !strings.Contains(s, dir) || !strings.Contains(s, demoModel) {
+		t.Fatal("demo kefu.yaml changed shape; update demoConfig")
+	}
+	path := filepath.Join(dir, "kefu.yaml")
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// server is a running kefu serve.
+type server struct {
+	cmd  *exec.Cmd
+	base string
+	logs *bytes.Buffer
+	done chan struct{}
+}
+
+func startServer(t *testing.T, args ...string) *server {
+	t.Helper()
+	cmd := exec.Command(kefuBin(t), append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	s := &server{cmd: cmd, logs: new(bytes.Buffer), done: make(chan struct{})}
 	addrc := make(chan string, 1)
-	var logs bytes.Buffer
-	done := make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(s.done)
 		re := regexp.MustCompile(`addr=(http://\S+)`)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			logs.WriteString(sc.Text() + "\n")
+			s.logs.WriteString(sc.Text() + "\n")
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				addrc <- m[1]
 			}
 		}
 	}()
-	var base string
 	select {
-	case base = <-addrc:
+	case s.base = <-addrc:
 	case <-time.After(30 * time.Second):
 		t.Fatal("server did not start")
 	}
-	resp, err := http.Post(base+"/v1/classify", "application/json", strings.NewReader(`{"text":"我的快递到哪了"}`))
+	return s
+}
+
+// stop sends SIGTERM and checks for a clean exit.
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	errc := make(chan error, 1)
+	go func() { errc <- s.cmd.Wait() }()
+	select {
+	case err := <-errc:
+		<-s.done
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, s.logs.String())
+		}
+		if !strings.Contains(s.logs.String(), "stopped") {
+			t.Errorf("no clean stop in logs:\n%s", s.logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not stop on SIGTERM")
+	}
+}
+
+func postJSON(t *testing.T, url, body string, out any) int {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("POST %s: %v\n%s", url, err, data)
+		}
+	}
+	return resp.StatusCode
+}
+
+// TestServe runs the real binary: it serves the demo bot, answers
+// /v1/classify and /v1/chat, and shuts down cleanly on SIGTERM.
+func TestServe(t *testing.T) {
+	needRuntime(t)
+	s := startServer(t, "--config", demoConfig(t, t.TempDir()))
 	var got struct {
 		Intent struct {
 			Name       string  `json:"name"`
@@ -189,14 +254,14 @@ func TestServe(t *testing.T) {
 		Ranking []struct{ Name string } `json:"ranking"`
 		OOS     bool                    `json:"oos"`
 	}
-	if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("status %d, body %s", resp.StatusCode, body)
+	if code := postJSON(t, s.base+"/v1/classify", `{"text":"我的快递到哪了"}`, &got); code != 200 {
+		t.Fatalf("classify status %d", code)
 	}
 	if got.Intent.Name != "物流查询" || len(got.Ranking) != 5 {
-		t.Errorf("classify: %s", body)
+		t.Errorf("classify: %+v", got)
 	}
 	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
-		r, err := http.Get(base + p)
+		r, err := http.Get(s.base + p)
 		if err != nil || r.StatusCode != 200 {
 			t.Fatalf("GET %s: %v %v", p, err, r)
 		}
@@ -210,19 +275,140 @@ func TestServe(t *testing.T) {
 			}
 		}
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	errc := make(chan error, 1)
-	go func() { errc <- cmd.Wait() }()
-	select {
-	case err := <-errc:
-		<-done
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v\n%s", err, logs.String())
+	s.stop(t)
+}
+
+type chatReply struct {
+	SessionID string `json:"session_id"`
+	TurnID    string `json:"turn_id"`
+	Replies   []struct{ Type, Text string }
+	Route     string `json:"route"`
+	Intent    struct{ Name string }
+	Flow      *struct{ Name, Step string }
+	Timings   map[string]float64
+}
+
+// TestChatSurvivesRestart talks to kefu serve --demo over HTTP, stops it in
+// the middle of a flow, starts it again on the same session file, and
+// finishes the flow: nothing acknowledged is lost.
+func TestChatSurvivesRestart(t *testing.T) {
+	needRuntime(t)
+	dir := t.TempDir()
+	cfg := demoConfig(t, dir)
+	s := startServer(t, "--config", cfg, "--demo")
+	var r chatReply
+	if code := postJSON(t, s.base+"/v1/chat", `{"session_id":"web-1","text":"我要退货"}`, &r); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	if r.Route != "flow" || r.Flow == nil || r.Flow.Name != "退货" || len(r.Replies) != 1 || r.Replies[0].Text != "请问您的订单号是多少？" {
+		t.Fatalf("turn 1: %+v", r)
+	}
+	if r.TurnID == "" || r.Timings["total_ms"] <= 0 {
+		t.Errorf("turn id and timings: %+v", r)
+	}
+	s.stop(t)
+
+	s = startServer(t, "--config", cfg, "--demo")
+	if code := postJSON(t, s.base+"/v1/chat", `{"session_id":"web-1","text":"A2024112200001"}`, &r); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	if len(r.Replies) != 1 || r.Replies[0].Text != "订单 A2024112200001 还在路上，您可以拒收，或签收后 7 天内申请退货。" {
+		t.Fatalf("after restart: %+v", r)
+	}
+	resp, err := http.Get(s.base + "/v1/sessions/web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var view struct {
+		Turns     []struct{ Text string }
+		Variables map[string]any
+	}
+	json.NewDecoder(resp.Body).Decode(&view)
+	resp.Body.Close()
+	if len(view.Turns) != 2 || view.Variables["订单状态"] != "已发货" {
+		t.Fatalf("session: %+v", view)
+	}
+	var e struct{ Error struct{ Code string } }
+	if code := postJSON(t, s.base+"/v1/chat", `{"sesion_id":"x","text":"hi"}`, &e); code != 400 || e.Error.Code != "unknown_field" {
+		t.Errorf("typo: %d %+v", code, e)
+	}
+	s.stop(t)
+}
+
+// TestConversations runs the demo bot's conversation scripts, as make test
+// and a business user's kefu test do.
+func TestConversations(t *testing.T) {
+	needRuntime(t)
+	code, out, stderr := runKefu("test", "--demo", "--config", filepath.Join(demo, "kefu.yaml"), filepath.Join(demo, "conversations"))
+	if code != 0 {
+		t.Fatalf("kefu test: code %d\n%s\n%s", code, out, stderr)
+	}
+	if n := strings.Count(out, "\n"); n < 1 || !regexp.MustCompile(`(\d+) scripts, (\d+) passed, 0 failed`).MatchString(out) {
+		t.Fatalf("summary: %s", out)
+	}
+	m := regexp.MustCompile(`(\d+) scripts`).FindStringSubmatch(out)
+	if m == nil || len(m[1]) < 2 || m[1] < "30" {
+		t.Errorf("want at least 30 scripts: %s", out)
+	}
+}
+
+// TestTestFails checks that kefu test exits non-zero and prints a diff.
+func TestTestFails(t *testing.T) {
+	needRuntime(t)
+	script := filepath.Join(t.TempDir(), "wrong.txt")
+	os.WriteFile(script, []byte("# 错误的期望\n> 你好\n< 你好呀\n"), 0o644)
+	code, out, _ := runKefu("test", "--config", filepath.Join(demo, "kefu.yaml"), script)
+	if code != 1 || !strings.Contains(out, "wrong.txt:3") || !strings.Contains(out, "want: 你好呀") || !strings.Contains(out, "got:") {
+		t.Fatalf("code %d\n%s", code, out)
+	}
+}
+
+// TestCheckFlows checks that kefu check reports every flow error with its
+// position, the source line, a caret and a hint.
+func TestCheckFlows(t *testing.T) {
+	needRuntime(t)
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "flows"), 0o755)
+	os.WriteFile(filepath.Join(dir, "flows", "a.kefu"), []byte("flow 退货\n  on intent 退或\n  sya \"好的\"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "flows", "b.kefu"), []byte("when 问候 then trigger 售后\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "kefu.yaml"), []byte("models:\n  intent:\n    path: "+demoModel+"\nflows: [\"flows/*.kefu\"]\n"), 0o644)
+	code, out, stderr := runKefu("check", "--config", filepath.Join(dir, "kefu.yaml"))
+	if code != 1 || !strings.Contains(stderr, "errors in flows") {
+		t.Fatalf("code %d, stderr %s", code, stderr)
+	}
+	for _, want := range []string{
+		filepath.Join(dir, "flows", "a.kefu") + ":2:13: unknown intent \"退或\"",
+		`hint: did you mean "退货"?`,
+		filepath.Join(dir, "flows", "a.kefu") + ":3:3:",
+		`hint: did you mean "say"?`,
+		filepath.Join(dir, "flows", "b.kefu") + ":1:22: unknown flow \"售后\"",
+		// the caret sits under 售 after two double-width characters
+		"    when 问候 then trigger 售后\n    " + strings.Repeat(" ", 23) + "^~~~\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
 		}
-		if !strings.Contains(logs.String(), "stopped") {
-			t.Errorf("no clean stop in logs:\n%s", logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not stop on SIGTERM")
+	}
+}
+
+// TestFmt checks that the demo flows are in canonical form and that kefu fmt
+// rewrites a messy file.
+func TestFmt(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(demo, "flows", "*.kefu"))
+	code, out, stderr := runKefu(append([]string{"fmt", "-l"}, files...)...)
+	if code != 0 {
+		t.Errorf("demo flows are not formatted (run kefu fmt -w):\n%s%s", out, stderr)
+	}
+	messy := filepath.Join(t.TempDir(), "m.kefu")
+	os.WriteFile(messy, []byte("flow 问候\n    on intent 问候\n    say   \"你好\"   # 打招呼\n"), 0o644)
+	if code, _, stderr := runKefu("fmt", "-w", messy); code != 0 {
+		t.Fatalf("fmt -w: %s", stderr)
+	}
+	got, _ := os.ReadFile(messy)
+	if code, _, _ := runKefu("fmt", "-l", messy); code != 0 {
+		t.Errorf("formatting is not idempotent:\n%s", got)
+	}
+	if !strings.Contains(string(got), "# 打招呼") {
+		t.Errorf("fmt lost a comment:\n%s", got)
 	}
 }

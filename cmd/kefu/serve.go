@@ -29,9 +29,11 @@ func serve(args []string, stderr io.Writer) error {
 	if *demo {
 		dctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		if _, err := startDemoShop(dctx); err != nil {
+		_, url, err := startDemoShop(dctx)
+		if err != nil {
 			return err
 		}
+		fmt.Fprintf(stderr, "kefu: demo order service on %s\n", url)
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {

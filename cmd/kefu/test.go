@@ -52,10 +52,13 @@ func testCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var shop interface{ Reset() }
 	if *demo {
-		if _, err := startDemoShop(ctx); err != nil {
+		s, _, err := startDemoShop(ctx)
+		if err != nil {
 			return err
 		}
+		shop = s
 	}
 	b, err := openBot(*path, quietLogger(stderr))
 	if err != nil {
@@ -66,6 +69,9 @@ func testCmd(args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	failed := 0
 	for _, s := range scripts {
+		if shop != nil {
+			shop.Reset() // every script starts from the same orders
+		}
 		res := convo.Run(ctx, s, t)
 		if !res.Passed {
 			failed++

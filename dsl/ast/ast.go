@@ -16,6 +16,9 @@ import (
 type File struct {
 	Src   *source.File
 	Decls []Decl // *Rule, *Flow, *Entity, *Var, *Comment
+	// Partial marks a tree the parser recovered from errors; checks that
+	// would only echo those errors (a flow with no steps) are skipped.
+	Partial bool
 }
 
 // Decl is a top-level declaration.

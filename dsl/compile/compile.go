@@ -59,6 +59,7 @@ type compiler struct {
 	flowFile map[string]*ast.File
 	flowPos  map[string]source.Position
 	vars     map[string]bool // session variables, without $
+	varPos   map[string]source.Position
 	entities map[string]bool
 	intents  map[string]bool
 	targeted map[string]bool // flows some trigger statement names
@@ -77,6 +78,7 @@ func Compile(files []*ast.File, schema Schema) (*Program, source.ErrorList) {
 		flowFile: map[string]*ast.File{},
 		flowPos:  map[string]source.Position{},
 		vars:     map[string]bool{},
+		varPos:   map[string]source.Position{},
 		entities: map[string]bool{},
 		intents:  map[string]bool{},
 		targeted: map[string]bool{},
@@ -151,9 +153,10 @@ func (c *compiler) declare(f *ast.File) {
 			c.entityDecl(d)
 		case *ast.Var:
 			if d.Name != nil {
-				if c.vars[d.Name.Name] {
-					c.errorf(d.Name.Pos, runes(d.Name.Name)+1, "declare each variable once", "duplicate variable $%s", d.Name.Name)
+				if prev, ok := c.varPos[d.Name.Name]; ok {
+					c.errorf(d.Name.Pos, runes(d.Name.Name)+1, "declare each variable once; the first is at "+short(prev), "duplicate variable $%s", d.Name.Name)
 				}
+				c.varPos[d.Name.Name] = c.pos(d.Name.Pos)
 				c.vars[d.Name.Name] = true
 			}
 		}
@@ -262,7 +265,7 @@ func (c *compiler) lowerFlow(d *ast.Flow) {
 	for _, on := range d.On {
 		c.triggers(f, on.Triggers)
 	}
-	if len(d.Body) == 0 || onlyComments(d.Body) {
+	if (len(d.Body) == 0 || onlyComments(d.Body)) && !c.file.Partial {
 		c.errorf(d.Name.Pos, runes(f.Name), `add steps under it, indented: say "…", slot …, call …`, "flow %q has no steps", f.Name)
 	}
 }
@@ -400,7 +403,7 @@ func (c *compiler) unused() {
 	}
 	for name, d := range c.flowAST {
 		// A flow with trigger lines that did not resolve has errors there.
-		if started[name] || c.targeted[name] || c.prog.Flows[name] == nil || len(d.On) > 0 {
+		if started[name] || c.targeted[name] || c.prog.Flows[name] == nil || len(d.On) > 0 || c.flowFile[name].Partial {
 			continue
 		}
 		c.file = c.flowFile[name]

@@ -183,5 +183,11 @@ func (p *Program) Match(event, text, intent string) *Flow {
 	return nil
 }
 
+// MatchWords returns the rule or flow whose keyword or pattern the text
+// contains, or nil. Intents are not consulted.
+func (p *Program) MatchWords(text string) *Flow {
+	return p.Match("", text, "")
+}
+
 // Intents lists the intents that start a flow or rule.
 func (p *Program) Intents() []string { return keys(p.intents) }

@@ -27,9 +27,9 @@ func Format(name string, src []byte) ([]byte, source.ErrorList) {
 // output parses back to an equal tree (ast.Equal) and every comment is
 // kept. A file with no declarations prints as nothing.
 func Source(f *ast.File) []byte {
-	p := &printer{}
+	p := &printer{src: f.Src}
 	for i, d := range f.Decls {
-		if i > 0 && blankBefore(f.Decls, i) {
+		if i > 0 && (groupBreak(f.Decls, i) || p.hadBlank(declPos(d))) {
 			p.b.WriteByte('\n')
 		}
 		p.decl(d)
@@ -37,11 +37,64 @@ func Source(f *ast.File) []byte {
 	return []byte(p.b.String())
 }
 
-// blankBefore says whether a blank line goes before decls[i]: always,
+// hadBlank reports whether the line above pos was blank in the source, so
+// that a blank line the user left between declarations or statements is
+// kept (one, however many there were). A tree without source has none.
+func (p *printer) hadBlank(pos source.Pos) bool {
+	if p.src == nil || !pos.IsValid() {
+		return false
+	}
+	line := p.src.Position(pos).Line
+	return line > 1 && strings.Trim(p.src.Line(line-1), " \t\r") == ""
+}
+
+func declPos(d ast.Decl) source.Pos {
+	switch d := d.(type) {
+	case *ast.Comment:
+		return d.Pos
+	case *ast.Rule:
+		return d.Pos
+	case *ast.Flow:
+		return d.Pos
+	case *ast.Entity:
+		return d.Pos
+	case *ast.Var:
+		return d.Pos
+	}
+	return source.NoPos
+}
+
+func stmtPos(s ast.Stmt) source.Pos {
+	switch s := s.(type) {
+	case *ast.Comment:
+		return s.Pos
+	case *ast.Say:
+		return s.Pos
+	case *ast.Ask:
+		return s.Pos
+	case *ast.Set:
+		return s.Pos
+	case *ast.Goto:
+		return s.Pos
+	case *ast.Handoff:
+		return s.Pos
+	case *ast.End:
+		return s.Pos
+	case *ast.If:
+		return s.Pos
+	case *ast.Slot:
+		return s.Pos
+	case *ast.Call:
+		return s.Pos
+	}
+	return source.NoPos
+}
+
+// groupBreak says whether a blank line must go before decls[i]: always,
 // except after a comment (a comment belongs to what follows it) and
 // between one-liners of the same kind (rules, vars, regex entities),
 // comments between them included.
-func blankBefore(decls []ast.Decl, i int) bool {
+func groupBreak(decls []ast.Decl, i int) bool {
 	prev := decls[i-1]
 	if _, ok := prev.(*ast.Comment); ok {
 		return false
@@ -75,6 +128,7 @@ func oneLiner(d ast.Decl) string {
 type printer struct {
 	b     strings.Builder
 	depth int
+	src   *source.File // for the blank lines of the source; may be nil
 }
 
 // line writes one line at the current depth, with a trailing comment.
@@ -119,7 +173,7 @@ func (p *printer) decl(d ast.Decl) {
 			p.comments(on.Doc)
 			p.line("on "+triggers(on.Triggers), on.Comment)
 		}
-		p.stmts(d.Body)
+		p.stmts(d.Body, len(d.On) > 0)
 		p.depth--
 	case *ast.Entity:
 		if d.Regex != nil {
@@ -146,8 +200,14 @@ func (p *printer) decl(d ast.Decl) {
 	}
 }
 
-func (p *printer) stmts(list []ast.Stmt) {
-	for _, s := range list {
+// stmts prints a block's statements, keeping the blank lines of the
+// source between them; none goes first unless lines came before in the
+// block (a flow's on lines).
+func (p *printer) stmts(list []ast.Stmt, after bool) {
+	for i, s := range list {
+		if (i > 0 || after) && p.hadBlank(stmtPos(s)) {
+			p.b.WriteByte('\n')
+		}
 		p.stmt(s)
 	}
 }
@@ -234,7 +294,7 @@ func (p *printer) stmt(s ast.Stmt) {
 
 func (p *printer) block(list []ast.Stmt) {
 	p.depth++
-	p.stmts(list)
+	p.stmts(list, false)
 	p.depth--
 }
 
@@ -340,16 +400,16 @@ func ident(id *ast.Ident) string {
 
 func regex(r *ast.Regex) string { return "/" + ast.EscapeSlashes(r.Pattern) + "/" }
 
-// word prints an entity value bare when it is one word (letters, digits,
-// _), quoted otherwise.
+// word prints an entity value bare when it lexes as one word (a name, or
+// ASCII digits followed by name characters), quoted otherwise.
 func word(s *ast.String) string {
-	if s.Value == "" {
-		return `""`
-	}
-	for _, r := range s.Value {
-		if r != '_' && !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+	for i, r := range s.Value {
+		if r != '_' && !unicode.IsLetter(r) && !(unicode.IsDigit(r) && (i > 0 || r <= '9')) {
 			return quote(s.Value)
 		}
+	}
+	if s.Value == "" {
+		return `""`
 	}
 	return s.Value
 }

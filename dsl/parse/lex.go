@@ -151,7 +151,7 @@ func lexLineStart(l *lexer) stateFn {
 			}
 		}
 		end := l.lineEnd(i)
-		if i == end { // blank line
+		if strings.Trim(l.input[i:end], " \t\r") == "" { // blank line
 			l.skipLine(end)
 			continue
 		}
@@ -495,19 +495,21 @@ const (
 
 // scanExpr scans an expression from l.pos to the end of the line, a `#`
 // comment, or a stop, each at bracket depth 0 and outside strings, and
-// returns it trimmed. l.pos is left at the stop.
+// returns it trimmed. l.pos is left at the stop. An unterminated string or
+// an unclosed bracket is reported and makes the item bad: the expression
+// would swallow what follows it, so the formatter could not print it back.
 func (l *lexer) scanExpr(st stops) item {
 	l.skipSpace()
 	start := l.pos
 	end := l.lineEnd(start)
-	depth := 0
+	var open []int // offsets of the unclosed brackets
 	curly, bad := false, false
 	i := start
 scan:
 	for i < end {
 		c := l.input[i]
 		switch {
-		case c == '#' && depth == 0:
+		case c == '#' && len(open) == 0:
 			break scan
 		case c == '"' || c == '\'' || c == '`':
 			var ok bool
@@ -515,16 +517,14 @@ scan:
 			bad = bad || !ok
 			continue
 		case c == '(' || c == '[' || c == '{':
-			depth++
+			open = append(open, i)
 		case c == ')' || c == ']' || c == '}':
-			if depth == 0 {
-				if c == ')' && st&stopArg != 0 {
-					break scan
-				}
-			} else {
-				depth--
+			if len(open) > 0 {
+				open = open[:len(open)-1]
+			} else if c == ')' && st&stopArg != 0 {
+				break scan
 			}
-		case c == ',' && depth == 0 && st&stopArg != 0:
+		case c == ',' && len(open) == 0 && st&stopArg != 0:
 			break scan
 		case c >= utf8.RuneSelf:
 			r, size := utf8.DecodeRuneInString(l.input[i:])
@@ -544,13 +544,20 @@ scan:
 			continue
 		case c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
 			w := scanName(l.input, i)
-			if depth == 0 && st != 0 && isStop(l.input[i:w], st) && !afterDotOrDollar(l.input, start, i) {
+			// 订单.then and $else are names, not keywords.
+			if len(open) == 0 && st != 0 && isStop(l.input[i:w], st) && (i == start || l.input[i-1] != '.' && l.input[i-1] != '$') {
 				break scan
 			}
 			i = w
 			continue
 		}
 		i++
+	}
+	if len(open) > 0 && !bad {
+		bad = true
+		o := open[0]
+		l.errorf(o, o+1, "close it on the same line; an expression does not span lines",
+			"unclosed %q in expression", l.input[o:o+1])
 	}
 	l.pos = i
 	src := strings.TrimRight(l.input[start:i], " \t\r")
@@ -567,19 +574,6 @@ func isStop(w string, st stops) bool {
 		return st&stopAskRetry != 0
 	}
 	return false
-}
-
-// afterDotOrDollar reports whether the word at i is a member (订单.then) or
-// a variable ($else), not a keyword.
-func afterDotOrDollar(s string, start, i int) bool {
-	if i > start && s[i-1] == '$' {
-		return true
-	}
-	j := i
-	for j > start && (s[j-1] == ' ' || s[j-1] == '\t') {
-		j--
-	}
-	return j > start && s[j-1] == '.'
 }
 
 // skipExprString skips a string inside an expression and returns the

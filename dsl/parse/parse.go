@@ -19,13 +19,16 @@ import (
 // sorted, deduplicated, each with its source line filled in for
 // rendering. A line that does not parse is reported and skipped together
 // with the block indented under it; parsing goes on at the next line of
-// the enclosing block. File is safe for concurrent use.
+// the enclosing block, and the tree is marked Partial. File is safe for
+// concurrent use.
 func File(name string, src []byte) (*ast.File, source.ErrorList) {
 	p := &parser{file: source.NewFile(name, src), last: itemNewline}
 	f := &ast.File{Src: p.file}
 	p.lex = newLexer(string(src), p.errorAt)
 	p.parse(f)
-	return f, p.finish()
+	errs := p.finish()
+	f.Partial = len(errs) > 0
+	return f, errs
 }
 
 // bailout unwinds the parser to the nearest line it can resume at.
@@ -41,6 +44,7 @@ type parser struct {
 	ring [8]item  // backs buf while the lookahead is short
 	last itemType // the type of the last item taken, for recovery
 	skip bool     // skipping a broken line or block
+	ntok int      // items taken so far, to make sure recovery moves on
 	errs source.ErrorList
 }
 
@@ -128,10 +132,15 @@ func (p *parser) fail(t item, msg, hint string) {
 // try runs fn, one line's parse; if fn bails out, it skips the rest of
 // that line and the block indented under it.
 func (p *parser) try(fn func()) {
+	n := p.ntok
 	defer func() {
 		if e := recover(); e != nil {
 			if _, ok := e.(bailout); !ok {
 				panic(e)
+			}
+			if p.ntok == n {
+				// fn failed on the first item of its line: skip the line.
+				p.last = itemChar
 			}
 			p.sync()
 		}
@@ -210,6 +219,7 @@ func (p *parser) next() item {
 	if len(p.buf) == 0 {
 		p.buf = p.ring[:0]
 	}
+	p.ntok++
 	p.last = t.typ
 	if t.bad && !p.skip {
 		panic(bailout{})
@@ -297,6 +307,8 @@ func describe(t item) string {
 			s = string([]rune(s)[:20]) + "…"
 		}
 		return "string " + s
+	case itemVar:
+		return strconv.Quote("$" + t.val)
 	}
 	return strconv.Quote(t.val)
 }
@@ -798,6 +810,8 @@ func (p *parser) unknownStmt(t item) {
 	switch {
 	case t.typ == itemString:
 		p.fail(t, fmt.Sprintf("expected a step, found %s", describe(t)), "to send it, write: say "+t.val)
+	case t.typ == itemVar:
+		p.fail(t, fmt.Sprintf("expected a step, found %s", describe(t)), fmt.Sprintf("to change it, write: set $%s = …", t.val))
 	case t.typ != itemName:
 		p.fail(t, fmt.Sprintf("expected a step, found %s", describe(t)), stepsHint)
 	case keywords[t.val]:

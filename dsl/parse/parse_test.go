@@ -129,3 +129,17 @@ func TestPartialTree(t *testing.T) {
 		t.Errorf("tree:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestRecoveryMovesOn checks that a line failing on its first item is
+// reported once and skipped, not retried until the error cap.
+func TestRecoveryMovesOn(t *testing.T) {
+	for _, src := range []string{"entity 颜色\n  : 红\n  蓝\n", "entity 颜色\n  /x/\n  蓝\n"} {
+		f, errs := parse.File("r.kefu", []byte(src))
+		if len(errs) != 1 {
+			t.Errorf("%q: errors:\n%s", src, errs.Render())
+		}
+		if got, want := ast.Dump(f), "Entity 颜色\n  Value \"蓝\"\n"; got != want {
+			t.Errorf("%q: tree:\n%s", src, got)
+		}
+	}
+}

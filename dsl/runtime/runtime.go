@@ -296,6 +296,18 @@ func (r *run) answer(top *Frame) error {
 	if slot == nil {
 		return &Error{Flow: top.Flow, Step: top.Step, Err: ErrState}
 	}
+	// A free-text slot takes any answer, so only an explicit keyword or
+	// pattern of another rule or flow (转人工) can interrupt it; an intent
+	// cannot (质量问题 is a fine answer to 退货原因).
+	if slot.Kind == compile.SlotText {
+		if g := r.p.MatchWords(r.msg.Text); g != nil && g.Name != top.Flow && r.msg.Event == "" {
+			r.out.Handled = true
+			if err := r.push(g.Name); err != nil {
+				return err
+			}
+			return r.exec()
+		}
+	}
 	v, ok, err := r.fill(f, top, slot, true)
 	if err != nil {
 		return err

@@ -19,9 +19,6 @@ var (
 	reAmountUnit = regexp.MustCompile(`(\d{1,12}(?:\.\d{1,4})?|` + cnNum + `{1,12}) ?(万)?(元|块钱|块|圆)`)
 	// 五毛, 5角钱
 	reAmountJiao = regexp.MustCompile(`(\d{1,2}|` + cnSmall + `{1,3})(角钱|毛钱|角|毛)`)
-
-	reArabic = regexp.MustCompile(`\d+(?:\.\d+)?`)
-	reCNNum  = regexp.MustCompile(cnNum + `+`)
 )
 
 // classifiers are measure words that make a Chinese numeral a number: 两件,
@@ -237,21 +234,38 @@ func amountTail(s string) (fen, n int) {
 }
 
 func numbers(text string, hasDigit bool, add func(typ, value string, start, end int)) {
-	if hasDigit {
-		for _, m := range reArabic.FindAllStringIndex(text, -1) {
-			if (m[0] > 0 && (isAlnum(text[m[0]-1]) || text[m[0]-1] == '.')) || (m[1] < len(text) && isAlnum(text[m[1]])) {
-				continue
-			}
-			add(TypeNumber, canonDecimal(text[m[0]:m[1]]), m[0], m[1])
-		}
-	}
-	for _, m := range reCNNum.FindAllStringIndex(text, -1) {
-		if !hasClassifier(text[m[1]:]) {
+	for i := 0; hasDigit && i < len(text); {
+		if !isDigit(text[i]) {
+			i++
 			continue
 		}
-		if n, ok := parseCN(text[m[0]:m[1]], false); ok {
-			add(TypeNumber, strconv.FormatInt(n, 10), m[0], m[1])
+		start := i
+		for i < len(text) && isDigit(text[i]) {
+			i++
 		}
+		if i+1 < len(text) && text[i] == '.' && isDigit(text[i+1]) {
+			for i++; i < len(text) && isDigit(text[i]); i++ {
+			}
+		}
+		if (start > 0 && (isAlnum(text[start-1]) || text[start-1] == '.')) || (i < len(text) && isAlnum(text[i])) {
+			continue
+		}
+		add(TypeNumber, canonDecimal(text[start:i]), start, i)
+	}
+	start := -1 // of a run of Chinese numerals
+	for i, r := range text {
+		if strings.ContainsRune(cnChars, r) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 && hasClassifier(text[i:]) {
+			if n, ok := parseCN(text[start:i], false); ok {
+				add(TypeNumber, strconv.FormatInt(n, 10), start, i)
+			}
+		}
+		start = -1
 	}
 }
 

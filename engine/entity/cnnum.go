@@ -2,11 +2,14 @@ package entity
 
 import "strings"
 
+// cnChars are the Chinese numeral runes.
+const cnChars = "零〇一二两三四五六七八九十百千万"
+
 // Regexp classes for Chinese numerals.
 const (
-	cnNum   = `[零〇一二两三四五六七八九十百千万]` // any numeral
-	cnSmall = `[零〇一二两三四五六七八九十]`    // up to 99
-	cnDigit = `[零〇一二三四五六七八九]`      // digit by digit, as in years
+	cnNum   = `[` + cnChars + `]` // any numeral
+	cnSmall = `[零〇一二两三四五六七八九十]`   // up to 99
+	cnDigit = `[零〇一二三四五六七八九]`     // digit by digit, as in years
 )
 
 func cnDigitValue(r rune) (int64, bool) {

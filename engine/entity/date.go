@@ -2,16 +2,18 @@ package entity
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 var (
 	reDateNum = regexp.MustCompile(`(\d{4})([-/.])(\d{1,2})([-/.])(\d{1,2})`)
 	reDateCN  = regexp.MustCompile(`(?:(\d{4}|` + cnDigit + `{4}) ?年 ?)?(\d{1,2}|` + cnSmall + `{1,3}) ?月 ?(\d{1,2}|` + cnSmall + `{1,3}) ?(日|号)?`)
-	reDay     = regexp.MustCompile(`大前天|大后天|前天|后天|昨天|今天|明天|今日|明日|昨日`)
 	reWeek    = regexp.MustCompile(`(?:周|星期|礼拜)([一二三四五六日天末1-7])?`)
 
 	reClock = regexp.MustCompile(`(\d{1,2}):(\d{2})(?::\d{2})?`)
@@ -44,10 +46,41 @@ func before(text string, end int, words []string, space bool) (string, int) {
 	return best, len(s) - len(best)
 }
 
-var dayOffsets = map[string]int{
+// findNear runs re over the part of text that can hold its matches, each
+// of which holds one of anchors with at most before bytes before it and
+// after bytes after it. Go's regexp tries every position it is given.
+func findNear(re *regexp.Regexp, text, anchors string, before, after int) [][]int {
+	first := strings.IndexAny(text, anchors)
+	if first < 0 {
+		return nil
+	}
+	last := strings.LastIndexAny(text, anchors)
+	lo, hi := max(first-before, 0), min(last+after, len(text))
+	for lo > 0 && !utf8.RuneStart(text[lo]) {
+		lo--
+	}
+	for hi < len(text) && !utf8.RuneStart(text[hi]) {
+		hi++
+	}
+	ms := re.FindAllStringSubmatchIndex(text[lo:hi], -1)
+	for _, m := range ms {
+		for i := range m {
+			if m[i] >= 0 {
+				m[i] += lo
+			}
+		}
+	}
+	return ms
+}
+
+// dayWords are the relative days, as offsets from today. All end in 天 or
+// 日.
+var dayWords = map[string]int{
 	"大前天": -3, "前天": -2, "昨天": -1, "昨日": -1, "今天": 0, "今日": 0,
 	"明天": 1, "明日": 1, "后天": 2, "大后天": 3,
 }
+
+var dayList = slices.Collect(maps.Keys(dayWords))
 
 func relOffset(prefix string) int {
 	switch prefix {
@@ -105,7 +138,7 @@ func dates(text string, now time.Time, add func(typ, value string, start, end in
 	loc := now.Location()
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
 	if strings.ContainsAny(text, "-/.") {
-		for _, m := range reDateNum.FindAllStringSubmatchIndex(text, -1) {
+		for _, m := range findNear(reDateNum, text, "-/.", 8, 16) {
 			if text[m[4]:m[5]] != text[m[8]:m[9]] || !bounded(text, m[0], m[1]) {
 				continue
 			}
@@ -118,7 +151,7 @@ func dates(text string, now time.Time, add func(typ, value string, start, end in
 		}
 	}
 	if strings.Contains(text, "月") {
-		for _, m := range reDateCN.FindAllStringSubmatchIndex(text, -1) {
+		for _, m := range findNear(reDateCN, text, "月", 32, 32) {
 			if (m[0] > 0 && isDigit(text[m[0]-1])) || (m[1] < len(text) && isDigit(text[m[1]])) {
 				continue
 			}
@@ -167,8 +200,14 @@ func dates(text string, now time.Time, add func(typ, value string, start, end in
 }
 
 func days(text string, today time.Time, add func(typ, value string, start, end int)) {
-	for _, m := range reDay.FindAllStringIndex(text, -1) {
-		add(TypeDate, isoDate(today.AddDate(0, 0, dayOffsets[text[m[0]:m[1]]])), m[0], m[1])
+	for i, r := range text {
+		if r != '天' && r != '日' {
+			continue
+		}
+		end := i + utf8.RuneLen(r)
+		if w, start := before(text, end, dayList, false); w != "" {
+			add(TypeDate, isoDate(today.AddDate(0, 0, dayWords[w])), start, end)
+		}
 	}
 }
 
@@ -244,10 +283,7 @@ func times(text string, add func(typ, value string, start, end int)) {
 			}
 		}
 	}
-	if !strings.ContainsAny(text, "点时") {
-		return
-	}
-	for _, m := range reDian.FindAllStringSubmatchIndex(text, -1) {
+	for _, m := range findNear(reDian, text, "点时", 16, 32) {
 		if m[0] > 0 && isDigit(text[m[0]-1]) {
 			continue
 		}

@@ -43,7 +43,7 @@ type Entity struct {
 // Def declares a custom entity type, matched by a regexp or a lexicon.
 type Def struct {
 	Name    string              // the type, e.g. 颜色 or express_no
-	Pattern string              // RE2 syntax; a group named value, if any, is the Value
+	Pattern string              // RE2, matched against normalized (lower-case) text; a group named value, if any, is the Value
 	Values  map[string][]string // canonical value -> synonyms; the canonical value matches too
 }
 
@@ -66,7 +66,7 @@ type pattern struct {
 	name  string
 	rank  int
 	re    *regexp.Regexp
-	value int // submatch index of the value group, or 0
+	value int // the group named value, or 0 for the whole match
 }
 
 type lexEntry struct {
@@ -82,19 +82,20 @@ func New(cfg Config) (*Extractor, error) {
 	if op == "" {
 		op = DefaultOrderPattern
 	}
-	re, err := regexp.Compile(`(?i:` + op + `)`)
-	if err != nil {
+	if _, err := regexp.Compile(op); err != nil {
 		return nil, fmt.Errorf("entity: %s: bad pattern: %w", TypeOrderID, err)
 	}
-	x.order = re
+	x.order = regexp.MustCompile(`(?i:` + op + `)`)
 	var terms []string
 	index := map[string]int{} // term -> matcher pattern
 	for i, d := range cfg.Defs {
 		switch {
 		case strings.TrimSpace(d.Name) == "":
 			return nil, fmt.Errorf("entity: def %d has no name", i+1)
+		case slices.Contains(builtins, d.Name):
+			return nil, fmt.Errorf("entity: %s: name of a built-in type", d.Name)
 		case slices.Contains(x.types, d.Name):
-			return nil, fmt.Errorf("entity: %s: declared twice or a built-in type", d.Name)
+			return nil, fmt.Errorf("entity: %s: declared twice", d.Name)
 		case d.Pattern != "" && len(d.Values) > 0:
 			return nil, fmt.Errorf("entity: %s: has both a pattern and values", d.Name)
 		case d.Pattern == "" && len(d.Values) == 0:
@@ -106,7 +107,7 @@ func New(cfg Config) (*Extractor, error) {
 			if err != nil {
 				return nil, fmt.Errorf("entity: %s: bad pattern: %w", d.Name, err)
 			}
-			x.patterns = append(x.patterns, pattern{name: d.Name, rank: i, re: re, value: re.SubexpIndex("value") * 2})
+			x.patterns = append(x.patterns, pattern{name: d.Name, rank: i, re: re, value: max(re.SubexpIndex("value"), 0)})
 			continue
 		}
 		owner := map[string]string{} // term -> canonical value, within d
@@ -193,11 +194,9 @@ func (x *Extractor) Extract(text string, now time.Time) []Entity {
 func (x *Extractor) custom(text string, add func(typ, value string, start, end, rank int)) {
 	for _, p := range x.patterns {
 		for _, m := range p.re.FindAllStringSubmatchIndex(text, -1) {
-			v := text[m[0]:m[1]]
-			if p.value > 0 && m[p.value] >= 0 {
-				v = text[m[p.value]:m[p.value+1]]
+			if v := group(text, m, p.value); v != "" {
+				add(p.name, v, m[0], m[1], p.rank)
 			}
-			add(p.name, v, m[0], m[1], p.rank)
 		}
 	}
 	if x.lex == nil {

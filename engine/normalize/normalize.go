@@ -63,9 +63,9 @@ type Normalizer struct {
 }
 
 // New validates cfg and builds a Normalizer. It errs on an unknown action,
-// a mask that normalization would change, a sensitive word that normalizes
-// to nothing, and, with ActionMask, a word that contains the mask (masking
-// must not create new matches). The OpenCC dictionaries load once per
+// a mask that normalization would change or that is a Han character, a
+// sensitive word that normalizes to nothing, and, with ActionMask, a word
+// that contains the mask (masking must not create new matches). The OpenCC dictionaries load once per
 // process, on the first New with Simplified set.
 func New(cfg Config) (*Normalizer, error) {
 	switch cfg.Action {
@@ -91,6 +91,9 @@ func New(cfg Config) (*Normalizer, error) {
 	}
 	if mask := string(cfg.Mask); n.text(mask) != mask {
 		return nil, fmt.Errorf("normalize: mask %q is changed by normalization", cfg.Mask)
+	}
+	if unicode.Is(unicode.Han, cfg.Mask) {
+		return nil, fmt.Errorf("normalize: mask %q is a Han character", cfg.Mask) // it could form a phrase with its neighbours
 	}
 	if len(cfg.Sensitive) == 0 {
 		return n, nil

@@ -204,6 +204,7 @@ func TestNewErrors(t *testing.T) {
 		{"space mask", func(c *Config) { c.Mask = ' ' }, `normalize: mask ' ' is changed by normalization`},
 		{"full-width mask", func(c *Config) { c.Mask = 'Ｘ' }, `normalize: mask 'Ｘ' is changed by normalization`},
 		{"traditional mask", func(c *Config) { c.Mask = '貨' }, `normalize: mask '貨' is changed by normalization`},
+		{"han mask", func(c *Config) { c.Mask = '口' }, `normalize: mask '口' is a Han character`},
 		{"invalid mask", func(c *Config) { c.Mask = utf8.MaxRune + 1 }, `normalize: mask U+110000 is not a valid rune`},
 		{"empty word", func(c *Config) { c.Sensitive = []string{"垃圾", " \u200b "} }, `normalize: sensitive word 2 (" \u200b ") is empty after normalization`},
 		{"word with mask", func(c *Config) { c.Sensitive = []string{"a*b"} }, `normalize: sensitive word "a*b" contains the mask '*'`},

@@ -54,23 +54,10 @@ func LoadDialog(cfg *config.Config, intents []string, logger *slog.Logger) (*Dia
 	if err != nil {
 		return nil, fmt.Errorf("entities: %w", err)
 	}
-	schema := dsl.Schema{Intents: intents, Entities: base.Types(), Services: map[string]map[string][]string{}}
-	for svc, ops := range d.Services.Operations() {
-		schema.Services[svc] = map[string][]string{}
-		for _, op := range ops {
-			params, _ := d.Services.Params(svc, op)
-			schema.Services[svc][op] = params
-		}
-	}
-	dir := ""
-	if cfg.File != "" {
-		dir = filepath.Dir(cfg.File)
-	}
-	var paths []string
-	if len(cfg.Flows) > 0 {
-		if paths, err = dsl.Files(dir, cfg.Flows); err != nil {
-			return nil, fmt.Errorf("flows: %w", err)
-		}
+	schema := Schema(intents, base, d.Services)
+	paths, err := FlowFiles(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if d.Program, err = dsl.Load(paths, schema); err != nil {
 		return nil, err
@@ -79,6 +66,36 @@ func LoadDialog(cfg *config.Config, intents []string, logger *slog.Logger) (*Dia
 		return nil, fmt.Errorf("entities: %w", err)
 	}
 	return d, nil
+}
+
+// Schema describes the bot around the flows for the compiler: the intents,
+// the entity types and every service operation with its parameters.
+func Schema(intents []string, ents *entity.Extractor, svc *service.Client) dsl.Schema {
+	schema := dsl.Schema{Intents: intents, Entities: ents.Types(), Services: map[string]map[string][]string{}}
+	for name, ops := range svc.Operations() {
+		schema.Services[name] = map[string][]string{}
+		for _, op := range ops {
+			params, _ := svc.Params(name, op)
+			schema.Services[name][op] = params
+		}
+	}
+	return schema
+}
+
+// FlowFiles expands the flows patterns of cfg.
+func FlowFiles(cfg *config.Config) ([]string, error) {
+	if len(cfg.Flows) == 0 {
+		return nil, nil
+	}
+	dir := ""
+	if cfg.File != "" {
+		dir = filepath.Dir(cfg.File)
+	}
+	paths, err := dsl.Files(dir, cfg.Flows)
+	if err != nil {
+		return nil, fmt.Errorf("flows: %w", err)
+	}
+	return paths, nil
 }
 
 func entityConfig(c config.Entities, declared []compile.Entity) entity.Config {
@@ -171,7 +188,8 @@ func OpenSessions(cfg config.Sessions, logger *slog.Logger) (session.Store, erro
 func NewEngine(cfg *config.Config, d *Dialog, cls models.Classifier, store session.Store, logger *slog.Logger, m *engine.Metrics) (*engine.Engine, error) {
 	t := cfg.Dialog.Texts
 	ec := engine.Config{
-		Memory: cfg.Sessions.Memory,
+		Memory:          cfg.Sessions.Memory,
+		IntentThreshold: cfg.Routing.IntentThreshold,
 		Texts: engine.Texts{
 			Fallback: t.Fallback, Blocked: t.Blocked, Handoff: t.Handoff, Waiting: t.Waiting,
 			Error: t.Error, Released: t.Released, Resume: t.Resume, GiveUp: t.GiveUp, ServiceKO: t.ServiceError,

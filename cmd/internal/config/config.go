@@ -28,6 +28,7 @@ type Config struct {
 	Entities  Entities       `yaml:"entities"`
 	Services  service.Config `yaml:"services"`
 	Dialog    Dialog         `yaml:"dialog"`
+	Routing   Routing        `yaml:"routing"`
 	Handoff   Handoff        `yaml:"handoff"`
 
 	// File is the path the config was loaded from ("" when parsed from bytes).
@@ -124,6 +125,13 @@ type Dialog struct {
 	Texts    Texts    `yaml:"texts"`
 }
 
+// Routing holds the thresholds between the routes of a turn.
+type Routing struct {
+	// IntentThreshold is the confidence an intent needs to start or
+	// interrupt a flow.
+	IntentThreshold float64 `yaml:"intent_threshold"`
+}
+
 // Texts override what the bot says when no flow does.
 type Texts struct {
 	Fallback     string `yaml:"fallback"`
@@ -186,6 +194,7 @@ func Default() Config {
 		},
 		Normalize: Normalize{Action: "mask"},
 		Handoff:   Handoff{Timeout: Duration(5 * time.Second)},
+		Routing:   Routing{IntentThreshold: 0.4},
 	}
 }
 
@@ -373,6 +382,9 @@ func (c *Config) Validate() error {
 	case "mask", "block":
 	default:
 		bad("normalize.action", "%q is not mask or block", c.Normalize.Action)
+	}
+	if t := c.Routing.IntentThreshold; t < 0 || t >= 1 {
+		bad("routing.intent_threshold", "%v is outside [0, 1)", t)
 	}
 	if c.Dialog.MaxSteps < 0 {
 		bad("dialog.max_steps", "must not be negative")

@@ -10,8 +10,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/kefu-chat/kefu/engine/service/demoshop"
 	"github.com/kefu-chat/kefu/engine/service"
+	"github.com/kefu-chat/kefu/engine/service/demoshop"
 )
 
 // servicesYAML is the services section the package doc suggests.

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -133,6 +134,11 @@ func Handler() http.Handler { return New(nil) }
 // "127.0.0.1:40123". It serves until ctx ends, then cancels the requests in
 // flight and closes the listener.
 func Listen(ctx context.Context, addr string) (string, error) {
+	return ListenHandler(ctx, addr, New(nil))
+}
+
+// ListenHandler is Listen with another handler, such as a Resettable.
+func ListenHandler(ctx context.Context, addr string, h http.Handler) (string, error) {
 	if addr == "" {
 		addr = DefaultAddr
 	}
@@ -142,7 +148,7 @@ func Listen(ctx context.Context, addr string) (string, error) {
 		return "", fmt.Errorf("demoshop: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           New(nil),
+		Handler:           h,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ReadHeaderTimeout: 5 * time.Second,
 	}
@@ -156,6 +162,26 @@ func Listen(ctx context.Context, addr string) (string, error) {
 		}
 	}()
 	return ln.Addr().String(), nil
+}
+
+// Resettable serves a Shop that Reset replaces with a fresh one, so that
+// each conversation script starts from the fixtures. It is safe for
+// concurrent use.
+type Resettable struct{ cur atomic.Pointer[Shop] }
+
+// NewResettable returns a Resettable serving a new Shop.
+func NewResettable() *Resettable {
+	r := &Resettable{}
+	r.Reset()
+	return r
+}
+
+// Reset replaces the shop with a new one at the fixtures.
+func (r *Resettable) Reset() { r.cur.Store(New(nil)) }
+
+// ServeHTTP serves the current shop.
+func (r *Resettable) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.cur.Load().ServeHTTP(w, req)
 }
 
 // ServeHTTP serves the routes listed in the package doc.

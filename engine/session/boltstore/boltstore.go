@@ -39,6 +39,8 @@ type Store struct {
 	log    *slog.Logger
 	locks  *keylock.Map
 	closed atomic.Bool
+	// writing counts Save and Delete calls in flight; see update.
+	writing atomic.Int32
 
 	stop      chan struct{}
 	sweeping  sync.WaitGroup
@@ -101,6 +103,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: open %q: %w", path, err)
 	}
+	db.MaxBatchDelay = 2 * time.Millisecond // bbolt's 10ms default is a long wait for a turn
 	st := &Store{
 		db:    db,
 		path:  path,
@@ -111,7 +114,7 @@ func Open(path string, opts Options) (*Store, error) {
 		stop:  make(chan struct{}),
 	}
 	st.sweeping.Add(1)
-	go st.sweeper(min(st.ttl/10, time.Minute))
+	go st.sweeper(max(min(st.ttl/10, time.Minute), time.Millisecond))
 	return st, nil
 }
 
@@ -375,14 +378,23 @@ func (st *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	return st.db.View(fn)
 }
 
-// update checks ctx only before starting: once bbolt has the write, it is
-// committed and fsynced, and the caller learns the outcome.
+// update runs fn in a write transaction, committed and fsynced before it
+// returns. A lone write uses its own transaction (no added latency); writes
+// that find another in flight join a bbolt batch, so many sessions saving
+// at once share fsyncs (several times the throughput with 32 writers). Batch may run
+// fn more than once, so fn must only touch tx. ctx is checked only before
+// starting: once bbolt has the write, the caller learns the outcome.
 func (st *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if st.closed.Load() {
 		return session.ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	n := st.writing.Add(1)
+	defer st.writing.Add(-1)
+	if n > 1 {
+		return st.db.Batch(fn)
 	}
 	return st.db.Update(fn)
 }

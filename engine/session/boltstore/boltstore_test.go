@@ -25,6 +25,10 @@ func open(t *testing.T, o sessiontest.Options) session.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Skip fsync: LockSerialises makes 1000 serial commits, which take 10s
+	// or more on a busy disk. Semantics are the same; TestCrash and
+	// TestReopen check durability with fsync on.
+	st.db.NoSync = true
 	t.Cleanup(func() { st.Close() })
 	return st
 }

@@ -17,6 +17,7 @@ import (
 // Start starts a redis-server and returns its address. Extra args go to
 // redis-server, e.g. "--requirepass", "secret".
 func Start(t testing.TB, args ...string) (addr string) {
+	t.Helper()
 	return NewServer(t, args...).Addr
 }
 

@@ -1,0 +1,225 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kefu-chat/kefu/engine"
+	"github.com/kefu-chat/kefu/engine/session"
+)
+
+// fakeEngine is an Engine whose methods are function fields; nil ones fail
+// the test if called.
+type fakeEngine struct {
+	t       testing.TB
+	turn    func(context.Context, engine.Request) (*engine.Reply, error)
+	get     func(context.Context, string) (*engine.SessionView, error)
+	reset   func(context.Context, string) error
+	waiting func(context.Context) ([]session.QueueEntry, error)
+	reply   func(ctx context.Context, id, agent, text string) (*session.Turn, error)
+	release func(context.Context, string) (*session.Turn, error)
+}
+
+func (f *fakeEngine) Turn(ctx context.Context, r engine.Request) (*engine.Reply, error) {
+	if f.turn == nil {
+		f.t.Fatal("unexpected Turn")
+	}
+	return f.turn(ctx, r)
+}
+
+func (f *fakeEngine) Session(ctx context.Context, id string) (*engine.SessionView, error) {
+	return f.get(ctx, id)
+}
+func (f *fakeEngine) Reset(ctx context.Context, id string) error { return f.reset(ctx, id) }
+func (f *fakeEngine) Waiting(ctx context.Context) ([]session.QueueEntry, error) {
+	return f.waiting(ctx)
+}
+func (f *fakeEngine) AgentReply(ctx context.Context, id, agent, text string) (*session.Turn, error) {
+	return f.reply(ctx, id, agent, text)
+}
+func (f *fakeEngine) Release(ctx context.Context, id string) (*session.Turn, error) {
+	return f.release(ctx, id)
+}
+
+func echoEngine(t testing.TB) *fakeEngine {
+	return &fakeEngine{t: t, turn: func(_ context.Context, r engine.Request) (*engine.Reply, error) {
+		return &engine.Reply{
+			SessionID: r.SessionID, TurnID: "t1", Route: engine.RouteFlow,
+			Replies:  []engine.Part{{Type: "text", Text: "您说：" + r.Text}},
+			Intent:   engine.Intent{Name: "退货", Confidence: 0.9},
+			Entities: []engine.Entity{},
+			Flow:     &engine.FlowRef{Name: "退货", Step: "slot 订单号", Active: true},
+		}, nil
+	}}
+}
+
+func TestChatOK(t *testing.T) {
+	var got engine.Request
+	fe := echoEngine(t)
+	inner := fe.turn
+	fe.turn = func(ctx context.Context, r engine.Request) (*engine.Reply, error) {
+		got = r
+		return inner(ctx, r)
+	}
+	h := New(Options{Engine: fe})
+	rec := serve(h, request{path: "/v1/chat", body: `{"session_id":"s-1","user_id":"u1","channel":"web","text":"我要退货","metadata":{"page":"order"}}`})
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if got.SessionID != "s-1" || got.UserID != "u1" || got.Channel != "web" || got.Text != "我要退货" || got.Metadata["page"] != "order" {
+		t.Fatalf("engine got %+v", got)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"session_id", "turn_id", "replies", "route", "intent", "entities", "flow", "timings"} {
+		if _, ok := body[k]; !ok {
+			t.Errorf("response lacks %q: %s", k, rec.Body)
+		}
+	}
+	if r := body["replies"].([]any)[0].(map[string]any); r["type"] != "text" || r["text"] != "您说：我要退货" {
+		t.Errorf("replies %v", body["replies"])
+	}
+}
+
+func TestChatErrors(t *testing.T) {
+	h := New(Options{Engine: echoEngine(t), MaxTextRunes: 10})
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		code       string
+	}{
+		{"no session", `{"text":"你好"}`, 400, CodeInvalidArgument},
+		{"typo in a field", `{"sesion_id":"a","text":"你好"}`, 400, CodeUnknownField},
+		{"empty text", `{"session_id":"a","text":"  "}`, 400, CodeTextEmpty},
+		{"too long", `{"session_id":"a","text":"` + strings.Repeat("长", 11) + `"}`, 400, CodeTextTooLong},
+		{"space in id", `{"session_id":"a b","text":"你好"}`, 400, CodeInvalidArgument},
+		{"long id", `{"session_id":"` + strings.Repeat("x", 129) + `","text":"你好"}`, 400, CodeInvalidArgument},
+		{"text and event", `{"session_id":"a","text":"你好","event":"会话开始"}`, 400, CodeInvalidArgument},
+		{"not json", `你好`, 400, CodeInvalidJSON},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantError(t, serve(h, request{path: "/v1/chat", body: tc.body}), tc.status, tc.code)
+		})
+	}
+	wantError(t, serve(New(Options{}), request{path: "/v1/chat", body: `{"session_id":"a","text":"你好"}`}), 503, CodeNotReady)
+}
+
+func TestChatEngineFailureIsInternal(t *testing.T) {
+	fe := &fakeEngine{t: t, turn: func(context.Context, engine.Request) (*engine.Reply, error) {
+		return nil, errors.New("engine: save session: disk full at /secret/path")
+	}}
+	rec := serve(New(Options{Engine: fe}), request{path: "/v1/chat", body: `{"session_id":"a","text":"你好"}`})
+	e := wantError(t, rec, 500, CodeInternal)
+	if strings.Contains(e.Message, "secret") {
+		t.Fatalf("internal detail leaked: %q", e.Message)
+	}
+}
+
+func TestSessionsAndHandoff(t *testing.T) {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	fe := &fakeEngine{t: t,
+		get: func(_ context.Context, id string) (*engine.SessionView, error) {
+			if id != "s1" {
+				return nil, session.ErrNotFound
+			}
+			return &engine.SessionView{ID: id, Turns: []session.Turn{{ID: "t", Text: "你好"}}}, nil
+		},
+		reset: func(_ context.Context, id string) error {
+			if id != "s1" {
+				return session.ErrNotFound
+			}
+			return nil
+		},
+		waiting: func(context.Context) ([]session.QueueEntry, error) {
+			return []session.QueueEntry{{SessionID: "s1", Queue: "售后专员", Reason: "flow 退货", Since: now}}, nil
+		},
+		reply: func(_ context.Context, id, agent, text string) (*session.Turn, error) {
+			if id != "s1" {
+				return nil, engine.ErrNotWaiting
+			}
+			return &session.Turn{ID: "a1", Replies: []string{text}, Route: engine.RouteAgent}, nil
+		},
+		release: func(_ context.Context, id string) (*session.Turn, error) {
+			return nil, engine.ErrNotWaiting
+		},
+	}
+	h := New(Options{Engine: fe})
+	rec := serve(h, request{method: "GET", path: "/v1/sessions/s1"})
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"你好"`) {
+		t.Fatalf("get: %d %s", rec.Code, rec.Body)
+	}
+	wantError(t, serve(h, request{method: "GET", path: "/v1/sessions/nope"}), 404, CodeNotFound)
+	if rec := serve(h, request{method: "DELETE", path: "/v1/sessions/s1"}); rec.Code != 204 {
+		t.Fatalf("delete: %d", rec.Code)
+	}
+	wantError(t, serve(h, request{method: "DELETE", path: "/v1/sessions/nope"}), 404, CodeNotFound)
+
+	rec = serve(h, request{method: "GET", path: "/v1/handoff"})
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"queue":"售后专员"`) || !strings.Contains(rec.Body.String(), `"since":"2026-11-22T10:00:00.000Z"`) {
+		t.Fatalf("queue: %d %s", rec.Code, rec.Body)
+	}
+	rec = serve(h, request{path: "/v1/handoff/s1/reply", body: `{"agent":"小王","text":"您好，我是客服小王"}`})
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "客服小王") {
+		t.Fatalf("reply: %d %s", rec.Code, rec.Body)
+	}
+	wantError(t, serve(h, request{path: "/v1/handoff/s2/reply", body: `{"text":"x"}`}), 409, CodeConflict)
+	wantError(t, serve(h, request{path: "/v1/handoff/s1/reply", body: `{"text":""}`}), 400, CodeTextEmpty)
+	wantError(t, serve(h, request{path: "/v1/handoff/s1/release"}), 409, CodeConflict)
+}
+
+func FuzzChatHandler(f *testing.F) {
+	for _, seed := range []string{
+		`{"session_id":"a","text":"我要退货"}`,
+		`{"session_id":"a","event":"会话开始"}`,
+		`{"session_id":"","text":""}`,
+		`{"session_id":"a\u0000","text":"x"}`,
+		`{"session_id":"a","text":"x","metadata":{"k":1}}`,
+		`{"session_id":"a","text":"\ud800"}`,
+	} {
+		f.Add(seed)
+	}
+	h := New(Options{Engine: echoEngine(f), MaxBodyBytes: 1024, MaxTextRunes: 50})
+	f.Fuzz(func(t *testing.T, body string) {
+		r := httptest.NewRequest(http.MethodPost, "/v1/chat", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if !utf8.Valid(rec.Body.Bytes()) {
+			t.Errorf("response is not UTF-8: %q", rec.Body)
+		}
+		switch {
+		case rec.Code == 200:
+			var rep engine.Reply
+			if err := json.Unmarshal(rec.Body.Bytes(), &rep); err != nil {
+				t.Errorf("2xx body %q: %v", rec.Body, err)
+			}
+		case rec.Code >= 400 && rec.Code < 500:
+			if _, err := parseEnvelope(rec.Body.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Errorf("status %d for body %q: %s", rec.Code, body, rec.Body)
+		}
+	})
+}
+
+func TestChatStoreDownIs503(t *testing.T) {
+	fe := &fakeEngine{t: t, turn: func(context.Context, engine.Request) (*engine.Reply, error) {
+		return nil, fmt.Errorf("%w: lock: dial tcp 127.0.0.1:6379: connection refused", engine.ErrStore)
+	}}
+	rec := serve(New(Options{Engine: fe}), request{path: "/v1/chat", body: `{"session_id":"a","text":"你好"}`})
+	e := wantError(t, rec, 503, CodeUnavailable)
+	if strings.Contains(e.Message, "6379") {
+		t.Fatalf("detail leaked: %q", e.Message)
+	}
+}
