@@ -56,27 +56,19 @@ func Files(dir string, patterns []string) ([]string, error) {
 // Load parses and compiles the named files. The error is an ErrorList
 // holding every problem in every file, sorted, or an I/O error.
 func Load(paths []string, schema Schema) (*Program, error) {
-	var files []*ast.File
-	var errs ErrorList
-	for _, p := range paths {
-		src, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("dsl: %w", err)
-		}
-		f, perrs := parse.File(p, src)
-		f.Partial = len(perrs) > 0
-		errs = append(errs, perrs...)
-		files = append(files, f)
-	}
-	return compileAll(files, errs, schema)
+	return load(paths, schema, os.ReadFile)
 }
 
 // LoadFS is Load over a file system, for embedded bots and tests.
 func LoadFS(fsys fs.FS, paths []string, schema Schema) (*Program, error) {
+	return load(paths, schema, func(p string) ([]byte, error) { return fs.ReadFile(fsys, p) })
+}
+
+func load(paths []string, schema Schema, read func(string) ([]byte, error)) (*Program, error) {
 	var files []*ast.File
 	var errs ErrorList
 	for _, p := range paths {
-		src, err := fs.ReadFile(fsys, p)
+		src, err := read(p)
 		if err != nil {
 			return nil, fmt.Errorf("dsl: %w", err)
 		}

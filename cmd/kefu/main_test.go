@@ -412,3 +412,26 @@ func TestFmt(t *testing.T) {
 		t.Errorf("fmt lost a comment:\n%s", got)
 	}
 }
+
+// TestChat talks to the demo bot through kefu chat's terminal loop.
+func TestChat(t *testing.T) {
+	needRuntime(t)
+	in := strings.NewReader("你好\n我要退货\nA2024112200003\n/reset\n谢谢\n/quit\n")
+	var out, errb bytes.Buffer
+	if err := chat([]string{"--demo", "--config", filepath.Join(demo, "kefu.yaml")}, in, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	for _, want := range []string{
+		"< 您好，我是小店的智能客服小K，请问有什么可以帮您？",
+		"route flow · intent 退货",
+		"flow 退货 @ slot 订单号",
+		"< 请问退货的原因是什么？",
+		"call 订单服务.查询",
+		"(session reset)",
+		"< 不客气～还有其他问题随时找我。",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -3,6 +3,7 @@ package parse
 import (
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/kefu-chat/kefu/dsl/ast"
@@ -142,7 +143,8 @@ func (p *parser) template(t item) *ast.Template {
 				continue
 			}
 			inner := v[i+1 : end]
-			lead := len(inner) - len(strings.TrimLeft(inner, " \t"))
+			// Trim as TrimSpace does, so that Pos and Src agree.
+			lead := len(inner) - len(strings.TrimLeftFunc(inner, unicode.IsSpace))
 			src := strings.TrimSpace(inner)
 			if src == "" {
 				p.errorAt(off(i), off(end)+1, "empty {} in template", "put a name in it, as in {订单号}, or write {{}} for literal braces")

@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/width"
+
+	"github.com/kefu-chat/kefu/engine/internal/wordmatch"
 )
 
 // Built-in entity types.
@@ -57,7 +59,7 @@ type Config struct {
 type Extractor struct {
 	order    *regexp.Regexp
 	patterns []pattern
-	lex      *matcher
+	lex      *wordmatch.Matcher
 	terms    [][]lexEntry // by matcher pattern
 	types    []string
 }
@@ -136,7 +138,7 @@ func New(cfg Config) (*Extractor, error) {
 		}
 	}
 	if len(terms) > 0 {
-		x.lex = newMatcher(terms)
+		x.lex = wordmatch.New(terms)
 	}
 	return x, nil
 }
@@ -202,7 +204,7 @@ func (x *Extractor) custom(text string, add func(typ, value string, start, end, 
 	if x.lex == nil {
 		return
 	}
-	x.lex.each(text, func(t, start, end int) {
+	x.lex.Each(text, func(t, start, end int) {
 		// A term that starts or ends with a Latin letter or digit must not
 		// sit inside a word: l is a size, not part of hello.
 		if (isAlnum(text[start]) && start > 0 && isAlnum(text[start-1])) ||

@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/width"
+
+	"github.com/kefu-chat/kefu/engine/internal/wordmatch"
 )
 
 // Action says what happens to a message that contains a sensitive word.
@@ -57,9 +59,9 @@ type Hit struct {
 // use.
 type Normalizer struct {
 	cfg   Config
-	t2s   *converter // nil unless cfg.Simplified
-	m     *matcher   // nil without sensitive words
-	words []string   // the listed word for each matcher pattern
+	t2s   *converter         // nil unless cfg.Simplified
+	m     *wordmatch.Matcher // nil without sensitive words
+	words []string           // the listed word for each matcher pattern
 }
 
 // New validates cfg and builds a Normalizer. It errs on an unknown action,
@@ -114,7 +116,7 @@ func New(cfg Config) (*Normalizer, error) {
 		norm = append(norm, s)
 		n.words = append(n.words, w)
 	}
-	n.m = newMatcher(norm)
+	n.m = wordmatch.New(norm)
 	return n, nil
 }
 
@@ -257,7 +259,7 @@ func (n *Normalizer) clean(s string) bool {
 // find appends the sensitive words in s to hits, in rune offsets.
 func (n *Normalizer) find(s string, hits []Hit) []Hit {
 	pos, runes := 0, 0 // a byte offset and its rune offset
-	n.m.each(s, func(w, start, end int) {
+	n.m.Each(s, func(w, start, end int) {
 		runes += utf8.RuneCountInString(s[pos:start])
 		h := Hit{Word: n.words[w], Start: runes}
 		runes += utf8.RuneCountInString(s[start:end])

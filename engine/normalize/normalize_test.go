@@ -1,8 +1,6 @@
 package normalize
 
 import (
-	"math/rand/v2"
-	"strings"
 	"sync"
 	"testing"
 	"unicode/utf8"
@@ -232,53 +230,6 @@ func TestDuplicateWords(t *testing.T) {
 	want := []Hit{{"退貨", 0, 2}, {"ＴＭＤ", 3, 6}}
 	if diff := cmp.Diff(want, got.Hits); diff != "" {
 		t.Errorf("Hits mismatch (-want +got):\n%s", diff)
-	}
-}
-
-// The library reports overlapping matches (see matcher.each); check the
-// filtered result against a brute-force leftmost-longest scan.
-func TestMatcherLeftmostLongest(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	alphabet := []rune("ab退货")
-	word := func(max int) string {
-		var b strings.Builder
-		for range 1 + rng.IntN(max) {
-			b.WriteRune(alphabet[rng.IntN(len(alphabet))])
-		}
-		return b.String()
-	}
-	for range 2000 {
-		seen := map[string]bool{}
-		var words []string
-		for range 1 + rng.IntN(5) {
-			if w := word(4); !seen[w] {
-				seen[w] = true
-				words = append(words, w)
-			}
-		}
-		text := word(12)
-		type match struct{ W, S, E int }
-		var got []match
-		newMatcher(words).each(text, func(w, s, e int) { got = append(got, match{w, s, e}) })
-		var want []match
-		for i := 0; i < len(text); {
-			best := -1
-			for w, p := range words {
-				if strings.HasPrefix(text[i:], p) && (best < 0 || len(p) > len(words[best])) {
-					best = w
-				}
-			}
-			if best < 0 {
-				_, size := utf8.DecodeRuneInString(text[i:])
-				i += size
-				continue
-			}
-			want = append(want, match{best, i, i + len(words[best])})
-			i += len(words[best])
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Fatalf("words %q, text %q (-want +got):\n%s", words, text, diff)
-		}
 	}
 }
 

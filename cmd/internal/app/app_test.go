@@ -2,10 +2,14 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/kefu-chat/kefu/cmd/internal/config"
 	"github.com/kefu-chat/kefu/dsl"
@@ -127,4 +131,78 @@ func BenchmarkTurnWithModel(b *testing.B) {
 	b.ReportMetric(float64(stages.Dialog.Microseconds())/n, "dialog-µs/op")
 	b.ReportMetric(float64(stages.Save.Microseconds())/n, "save-µs/op")
 	b.ReportMetric(float64((stages.Normalize+stages.Entities+stages.Lock).Microseconds())/n, "other-µs/op")
+}
+
+// TestDialogWithoutModel builds the dialog half of a bot from a config with
+// custom entities (config and flow declared) and a handoff webhook, and runs
+// turns through the engine with no classifier.
+func TestDialogWithoutModel(t *testing.T) {
+	dir := t.TempDir()
+	hook := make(chan map[string]any, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		json.NewDecoder(r.Body).Decode(&m)
+		hook <- m
+	}))
+	defer srv.Close()
+	os.MkdirAll(filepath.Join(dir, "flows"), 0o755)
+	os.WriteFile(filepath.Join(dir, "flows", "a.kefu"), []byte(`entity 颜色
+  红色: 红, 大红
+  蓝色: 蓝
+
+flow 换色
+  on "换颜色"
+  slot 色: 颜色 ask "换成什么颜色？"
+  slot 码: 尺码 ask "什么尺码？"
+  say "好的，换成{色}、{码}码"
+  handoff "售后"
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "kefu.yaml"), []byte(`
+models: {intent: {path: model}}
+flows: ["flows/*.kefu"]
+entities:
+  custom:
+    尺码: {values: {XL: [加大, 特大], M: [中号]}}
+handoff: {webhook: "`+srv.URL+`"}
+`), 0o644)
+	cfg, err := config.Load(filepath.Join(dir, "kefu.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := LoadDialog(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Sessions.Path = filepath.Join(dir, "s.db")
+	store, err := OpenSessions(cfg.Sessions, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	e, err := NewEngine(cfg, d, nil, store, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	turn := func(text string) *engine.Reply {
+		r, err := e.Turn(ctx, engine.Request{SessionID: "x", Text: text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	turn("我想换颜色")
+	turn("大红的吧")
+	r := turn("加大")
+	if len(r.Replies) != 1 || r.Replies[0].Text != "好的，换成红色、XL码" || !r.Handoff {
+		t.Fatalf("%+v", r)
+	}
+	select {
+	case m := <-hook:
+		if m["session_id"] != "x" || m["queue"] != "售后" || m["text"] != "加大" {
+			t.Fatalf("webhook got %v", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handoff webhook was not called")
+	}
 }

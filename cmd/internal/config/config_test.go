@@ -54,6 +54,12 @@ func TestBad(t *testing.T) {
 			"models.intent.oos_threshold: 1.5 is outside [0, 1)", "models.intent.max_length: must be at least 3",
 		},
 		"bad-yaml.bad.yml": {"yaml: line", "did not find expected"},
+		"bad-dialog.bad.yml": {
+			`sessions.store: "memcached" is not embedded or redis`, "sessions.memory: 0 is outside 1..1000 turns",
+			"sessions.idle_timeout: must be > 0", `normalize.action: "drop" is not mask or block`,
+			"routing.intent_threshold: 2 is outside [0, 1)", "handoff.webhook: must be an http(s) URL",
+			"services.订单服务.base_url: must be an absolute http(s) URL", "services.订单服务.operations.查询.method",
+		},
 	}
 	files, _ := filepath.Glob("testdata/*.bad.yml")
 	if len(files) != len(want) {
@@ -90,6 +96,37 @@ func TestEmptyFileUsesDefaultsButNeedsModel(t *testing.T) {
 	}
 	if c.Server.Addr != "127.0.0.1:8080" || c.Models.Intent.Path != "/m" {
 		t.Errorf("got %+v", c)
+	}
+}
+
+func TestDialogSections(t *testing.T) {
+	t.Setenv("KEFU_TEST_SHOP", "")
+	c, err := Parse([]byte(`
+models: {intent: {path: m}}
+flows: ["flows/*.kefu"]
+sessions: {path: s.db}
+normalize: {sensitive_files: [words.txt]}
+services:
+  订单服务:
+    base_url: ${KEFU_TEST_SHOP:-http://127.0.0.1:8081}
+    operations: {查询: {method: GET, path: "/orders/{订单号}"}}
+`), "/etc/kefu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Services["订单服务"].BaseURL; got != "http://127.0.0.1:8081" {
+		t.Errorf("${VAR:-default}: base_url = %q", got)
+	}
+	if c.Sessions.Path != "/etc/kefu/s.db" || c.Normalize.Files[0] != "/etc/kefu/words.txt" {
+		t.Errorf("paths not resolved: %q %q", c.Sessions.Path, c.Normalize.Files)
+	}
+	if c.Sessions.Store != "embedded" || c.Sessions.Memory != 20 || c.Routing.IntentThreshold != 0.4 {
+		t.Errorf("defaults: %+v %+v", c.Sessions, c.Routing)
+	}
+	t.Setenv("KEFU_TEST_SHOP", "http://shop:9000")
+	c, err = Parse([]byte("models: {intent: {path: m}}\nservices: {s: {base_url: \"${KEFU_TEST_SHOP:-http://x}\", operations: {q: {method: GET, path: /q}}}}\n"), "")
+	if err != nil || c.Services["s"].BaseURL != "http://shop:9000" {
+		t.Errorf("set variable wins over the default: %v %+v", err, c)
 	}
 }
 

@@ -1,16 +1,18 @@
-package normalize
+// Package wordmatch finds listed words in text, leftmost-longest and
+// without overlaps, for the normalizer's sensitive words and the entity
+// extractor's lexicons. It wraps an Aho-Corasick library.
+package wordmatch
 
 import ahocorasick "github.com/petar-dambovaliev/aho-corasick"
 
-// matcher finds words leftmost-longest and without overlaps. It is
-// read-only after newMatcher and safe for concurrent use.
-type matcher struct {
+// Matcher finds words leftmost-longest and without overlaps. It is
+// read-only after New and safe for concurrent use.
+type Matcher struct {
 	ac ahocorasick.AhoCorasick
 }
 
-// newMatcher builds a matcher for words, which must be non-empty and
-// distinct.
-func newMatcher(words []string) *matcher {
+// New builds a Matcher for words, which must be non-empty and distinct.
+func New(words []string) *Matcher {
 	b := ahocorasick.NewAhoCorasickBuilder(ahocorasick.Opts{
 		MatchKind: ahocorasick.LeftMostLongestMatch,
 		// The DFA searches about twice as fast but, for 2,000 words, takes
@@ -18,12 +20,12 @@ func newMatcher(words []string) *matcher {
 		// searches a message in about a microsecond.
 		DFA: false,
 	})
-	return &matcher{ac: b.Build(words)}
+	return &Matcher{ac: b.Build(words)}
 }
 
-// each calls fn with the index of the word and the byte offsets of every
+// Each calls fn with the index of the word and the byte offsets of every
 // match in s, left to right.
-func (m *matcher) each(s string, fn func(word, start, end int)) {
+func (m *Matcher) Each(s string, fn func(word, start, end int)) {
 	it := m.ac.Iter(s)
 	end := 0
 	for x := it.Next(); x != nil; x = it.Next() {
