@@ -17,8 +17,8 @@
 //
 //	flow 退货
 //	  on intent 退货申请, 退款咨询
-//	  slot 订单号: /[A-Z]?\d{8,20}/  ask "请问您的订单号是多少？"  retry 2 "格式不对，请输入短信里的订单号"
-//	  call 订单服务.查询(订单号) -> 订单  timeout 2s
+//	  slot 订单号: /[A-Z]?\d{8,20}/ ask "请问您的订单号是多少？" retry 2 "格式不对，请输入短信里的订单号"
+//	  call 订单服务.查询(订单号) -> 订单 timeout 2s
 //	  on error
 //	    say "订单系统暂时查不到，请稍后再试。"
 //	    end
@@ -89,6 +89,13 @@
 // as an entity value; inside an expression they are words like any other,
 // except the stops of its clause listed above (at depth 0, outside strings,
 // not right after a `.` or `$`).
+//
+// Details the grammar leaves open: the clauses of a slot (where, ask,
+// retry) and of a call (->, timeout, retry) may come in any order, each once,
+// and kefu fmt writes them in the order above; an expression ends at the
+// end of its line (an unclosed bracket is an error); `intent` applies to
+// the one trigger it precedes; full-width punctuation (：，（）＝) is reported
+// with the ASCII to use. dsl/parse and dsl/format document the rest.
 //
 // Conditions see a typed environment: the slots of the flow and names bound
 // by `call … -> 名` and `set 名`, session variables as $名, and intent

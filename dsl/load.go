@@ -73,7 +73,6 @@ func load(paths []string, schema Schema, read func(string) ([]byte, error)) (*Pr
 			return nil, fmt.Errorf("dsl: %w", err)
 		}
 		f, perrs := parse.File(p, src)
-		f.Partial = len(perrs) > 0
 		errs = append(errs, perrs...)
 		files = append(files, f)
 	}

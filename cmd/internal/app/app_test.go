@@ -21,9 +21,18 @@ import (
 
 var demoConfig = func() string { p, _ := filepath.Abs("../../../testdata/bots/demo/kefu.yaml"); return p }()
 
-// needRuntime skips locally and fails under CI when ONNX Runtime is missing.
+// needRuntime loads ONNX Runtime (from the repository's third_party folder
+// when the environment names none); it skips locally and fails under CI
+// when the library is missing.
 func needRuntime(tb testing.TB, cfg *config.Config) {
 	tb.Helper()
+	if os.Getenv(onnx.EnvLibrary) == "" {
+		if lib, _ := filepath.Abs(filepath.Join("../../..", onnx.DefaultDir, onnx.LibraryName)); lib != "" {
+			if _, err := os.Stat(lib); err == nil {
+				tb.Setenv(onnx.EnvLibrary, lib)
+			}
+		}
+	}
 	if err := InitRuntime(cfg); err != nil {
 		if os.Getenv("CI") != "" {
 			tb.Fatalf("ONNX Runtime is required in CI: %v", err)
@@ -67,8 +76,9 @@ func BenchmarkLoadFlows(b *testing.B) {
 
 // openDemoEngine builds the demo bot's engine with the real model and a
 // session file in a temporary folder.
-func openDemoEngine(tb testing.TB) *engine.Engine {
+func openDemoEngine(tb testing.TB, fsync bool) *engine.Engine {
 	cfg := loadDemo(tb)
+	cfg.Sessions.Fsync = &fsync
 	needRuntime(tb, cfg)
 	tb.Cleanup(func() { onnx.Shutdown() })
 	cls, err := LoadClassifier(cfg, nil)
@@ -95,7 +105,7 @@ func openDemoEngine(tb testing.TB) *engine.Engine {
 }
 
 func TestDemoEngine(t *testing.T) {
-	e := openDemoEngine(t)
+	e := openDemoEngine(t, true)
 	r, err := e.Turn(context.Background(), engine.Request{SessionID: "t", Text: "我要退货"})
 	if err != nil || r.Route != engine.RouteFlow || r.Flow == nil || r.Flow.Name != "退货" {
 		t.Fatalf("%+v %v", r, err)
@@ -107,7 +117,11 @@ func TestDemoEngine(t *testing.T) {
 // re-prompts, give up, start again) and the session write, across 200
 // sessions.
 func BenchmarkTurnWithModel(b *testing.B) {
-	e := openDemoEngine(b)
+	b.Run("fsync", func(b *testing.B) { benchTurn(b, openDemoEngine(b, true)) })
+	b.Run("nosync", func(b *testing.B) { benchTurn(b, openDemoEngine(b, false)) })
+}
+
+func benchTurn(b *testing.B, e *engine.Engine) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0

@@ -176,7 +176,8 @@ func OpenSessions(cfg config.Sessions, logger *slog.Logger) (session.Store, erro
 		if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o755); err != nil {
 			return nil, fmt.Errorf("sessions: %w", err)
 		}
-		st, err := boltstore.Open(cfg.Path, boltstore.Options{IdleTTL: cfg.IdleTimeout.Std(), Logger: logger})
+		noSync := cfg.Fsync != nil && !*cfg.Fsync
+		st, err := boltstore.Open(cfg.Path, boltstore.Options{IdleTTL: cfg.IdleTimeout.Std(), Logger: logger, NoSync: noSync})
 		if err != nil {
 			return nil, fmt.Errorf("sessions: %w", err)
 		}

@@ -83,6 +83,7 @@ type IntentModel struct {
 type Sessions struct {
 	Store       string   `yaml:"store"`        // embedded (default) | redis
 	Path        string   `yaml:"path"`         // embedded: the database file
+	Fsync       *bool    `yaml:"fsync"`        // embedded: fsync every turn (default true)
 	Memory      int      `yaml:"memory"`       // turns each session remembers
 	IdleTimeout Duration `yaml:"idle_timeout"` // a session idle this long is forgotten
 	Redis       Redis    `yaml:"redis"`

@@ -27,6 +27,11 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives sweeper errors and counts (default: discard).
 	Logger *slog.Logger
+	// NoSync skips the fsync after each commit. Writes still reach the
+	// operating system before Save returns, so a crash of kefu itself
+	// (kill -9) loses nothing; a power cut or kernel crash may lose the
+	// last writes, and the file stays consistent.
+	NoSync bool
 }
 
 // Store is a session.Store in one bbolt file. It is safe for concurrent
@@ -91,6 +96,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %q: %w", path, err)
 	}
+	db.NoSync = opts.NoSync
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketSessions, bucketIdle, bucketQueue} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
