@@ -291,6 +291,9 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 		e.d.Notifier.Notify(context.WithoutCancel(ctx), entry, req.Text)
 	}
 	e.d.Metrics.observe(r)
+	e.log.LogAttrs(ctx, slog.LevelDebug, "turn", slog.String("session", req.SessionID), slog.String("turn", r.TurnID),
+		slog.String("route", r.Route), slog.String("intent", r.Intent.Name), slog.Float64("confidence", r.Intent.Confidence),
+		slog.String("text", req.Text), slog.Duration("took", r.Timings.Total))
 	return r, nil
 }
 

@@ -4,6 +4,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -131,6 +132,7 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 	a.Handler = api.New(api.Options{
 		Classifier:   a.Classifier,
 		Engine:       a.Engine,
+		Ready:        readiness(a.Sessions),
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		MaxTextRunes: cfg.Server.MaxTextRunes,
 		Timeout:      cfg.Server.RequestTimeout.Std(),
@@ -139,6 +141,23 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		Version:      Version,
 	})
 	return a, nil
+}
+
+// readiness reports the session store unready when it can be pinged (Redis)
+// and does not answer.
+func readiness(store session.Store) func() error {
+	p, ok := store.(interface{ Ping(context.Context) error })
+	if !ok {
+		return nil
+	}
+	return func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := p.Ping(ctx); err != nil {
+			return errors.New("session store unreachable")
+		}
+		return nil
+	}
 }
 
 // modelMetrics registers the histograms of one model's calls: the wait for
