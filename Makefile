@@ -16,7 +16,7 @@ CLINC_FLAGS ?= --epochs 4 --augment 1 --batch 64 --ngram-dim 128 --dropout 0.2 -
 	--members 8 --jobs 2 --wordnet /usr/share/wordnet --oos-max-loss 0.002
 export KEFU_ONNXRUNTIME_LIB ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: run test build onnxruntime deps train-deps test-deps model golden clinc bench fuzz chat clean
+.PHONY: run test build onnxruntime deps train-deps test-deps model knowledge-model golden clinc bench fuzz chat clean
 
 ## run: install what is missing, build, and serve the demo bot (with its demo order service) on 127.0.0.1:8080
 run: build
@@ -54,6 +54,17 @@ model: train-deps build
 	$(BIN) train --data $(DEMO)/intents/train.jsonl --out $(DEMO)/model -- $(DEMO_FLAGS)
 	rm -f $(DEMO)/model/pytorch_model.bin
 	$(BIN) eval intents --model $(DEMO)/model --data $(DEMO)/intents/test.jsonl
+
+# Recipe settings for the knowledge base's encoder: three seeds, small.
+KB_FLAGS ?= $(DEMO_FLAGS) --members 3 --jobs 2
+## knowledge-model: retrain the demo bot's sentence encoder for the knowledge base (FAQ questions as classes)
+KB := $(DEMO)/knowledge
+knowledge-model: train-deps build
+	mkdir -p out
+	$(PYTHON) scripts/faq-examples.py $(KB)/faq.jsonl $(KB)/faq-extra.csv > out/faq-train.jsonl
+	$(BIN) train --data out/faq-train.jsonl --out $(DEMO)/knowledge-model -- $(KB_FLAGS)
+	rm -f $(DEMO)/knowledge-model/pytorch_model.bin
+	$(BIN) eval retrieval --config $(DEMO)/kefu.yaml --data $(DEMO)/knowledge-eval/queries.jsonl
 
 ## golden: regenerate the tokenizer golden files from the reference tokenizer
 golden: train-deps

@@ -32,6 +32,10 @@ type Options struct {
 	// them answer 503 not_ready.
 	Engine Engine
 
+	// Knowledge answers /v1/knowledge/*. nil makes them answer 503
+	// not_ready.
+	Knowledge Knowledge
+
 	// Ready reports whether the service can take traffic; /readyz answers
 	// 503 with its error's message when it returns non-nil. nil means
 	// always ready. It is called once per probe and must be safe for
@@ -69,6 +73,7 @@ const maxRanking = 5
 type server struct {
 	classifier   models.Classifier
 	engine       Engine
+	knowledge    Knowledge
 	ready        func() error
 	maxBodyBytes int64
 	maxTextRunes int
@@ -95,6 +100,7 @@ func New(opts Options) http.Handler {
 	s := &server{
 		classifier:   opts.Classifier,
 		engine:       opts.Engine,
+		knowledge:    opts.Knowledge,
 		ready:        opts.Ready,
 		maxBodyBytes: opts.MaxBodyBytes,
 		maxTextRunes: opts.MaxTextRunes,
@@ -134,6 +140,10 @@ func New(opts Options) http.Handler {
 		r.Get("/v1/handoff", s.handle(s.handoffQueue))
 		r.Post("/v1/handoff/{id}/reply", s.handle(s.agentReply))
 		r.Post("/v1/handoff/{id}/release", s.handle(s.release))
+		r.Post("/v1/knowledge/search", s.handle(s.searchKnowledge))
+		r.Get("/v1/knowledge/documents", s.handle(s.listDocuments))
+		r.Post("/v1/knowledge/documents", s.handle(s.putDocument))
+		r.Delete("/v1/knowledge/documents/*", s.handle(s.deleteDocument))
 	})
 	return mux
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kefu-chat/kefu/engine"
 	"github.com/kefu-chat/kefu/engine/session"
+	"github.com/kefu-chat/kefu/knowledge"
 )
 
 // fakeEngine is an Engine whose methods are function fields; nil ones fail
@@ -222,4 +223,62 @@ func TestChatStoreDownIs503(t *testing.T) {
 	if strings.Contains(e.Message, "6379") {
 		t.Fatalf("detail leaked: %q", e.Message)
 	}
+}
+
+type fakeKnowledge struct {
+	docs map[string]int
+	last string
+}
+
+func (f *fakeKnowledge) Search(ctx context.Context, q string, k int, flt knowledge.Filter) ([]knowledge.Result, error) {
+	if strings.Trim(q, "？?！! ") == "" {
+		return nil, knowledge.ErrEmptyQuery
+	}
+	return []knowledge.Result{{Chunk: knowledge.Chunk{ID: "ship-2#0", DocID: "ship-2", Title: "运费怎么算", Answer: "满99元包邮。", Tags: flt.Tags}, Score: 0.9, Matched: []string{"运费"}}}, nil
+}
+
+func (f *fakeKnowledge) IngestFile(ctx context.Context, id, format string, content []byte, tags []string) (IngestResult, error) {
+	if format == "faq-jsonl" && !strings.HasPrefix(string(content), "{") {
+		return IngestResult{}, fmt.Errorf("%w: line 1 is not JSON", ErrBadDocument)
+	}
+	f.last = id + " " + format
+	f.docs[id] = 2
+	return IngestResult{Documents: 1, Chunks: 2}, nil
+}
+
+func (f *fakeKnowledge) DeleteDocument(ctx context.Context, id string) (int, error) {
+	n := f.docs[id]
+	delete(f.docs, id)
+	return n, nil
+}
+
+func (f *fakeKnowledge) Documents(ctx context.Context) (map[string]int, error) { return f.docs, nil }
+
+func TestKnowledgeEndpoints(t *testing.T) {
+	kb := &fakeKnowledge{docs: map[string]int{}}
+	h := New(Options{Knowledge: kb})
+	rec := serve(h, request{path: "/v1/knowledge/search", body: `{"query":"运费多少","top_k":3,"tags":["物流"]}`})
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"answer":"满99元包邮。"`) || !strings.Contains(rec.Body.String(), `"matched":["运费"]`) || !strings.Contains(rec.Body.String(), `"tags":["物流"]`) {
+		t.Fatalf("search: %d %s", rec.Code, rec.Body)
+	}
+	wantError(t, serve(h, request{path: "/v1/knowledge/search", body: `{"query":""}`}), 400, CodeTextEmpty)
+	wantError(t, serve(h, request{path: "/v1/knowledge/search", body: `{"query":"？！"}`}), 400, CodeInvalidArgument)
+	wantError(t, serve(h, request{path: "/v1/knowledge/search", body: `{"query":"a","top_k":500}`}), 400, CodeInvalidArgument)
+
+	rec = serve(h, request{path: "/v1/knowledge/documents", body: `{"id":"articles/配送说明.md","content":"# 配送\n顺丰发货"}`})
+	if rec.Code != 200 || kb.last != "articles/配送说明.md markdown" || !strings.Contains(rec.Body.String(), `"skipped":[]`) {
+		t.Fatalf("put: %d %s (%s)", rec.Code, rec.Body, kb.last)
+	}
+	wantError(t, serve(h, request{path: "/v1/knowledge/documents", body: `{"id":"x","content":"a"}`}), 400, CodeInvalidArgument)
+	wantError(t, serve(h, request{path: "/v1/knowledge/documents", body: `{"id":"faq.jsonl","content":"not json"}`}), 400, CodeInvalidArgument)
+	rec = serve(h, request{method: "GET", path: "/v1/knowledge/documents"})
+	if !strings.Contains(rec.Body.String(), `{"id":"articles/配送说明.md","chunks":2}`) {
+		t.Fatalf("list: %s", rec.Body)
+	}
+	rec = serve(h, request{method: "DELETE", path: "/v1/knowledge/documents/articles/%E9%85%8D%E9%80%81%E8%AF%B4%E6%98%8E.md"})
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"deleted_chunks":2`) {
+		t.Fatalf("delete: %d %s", rec.Code, rec.Body)
+	}
+	wantError(t, serve(h, request{method: "DELETE", path: "/v1/knowledge/documents/articles/none.md"}), 404, CodeNotFound)
+	wantError(t, serve(New(Options{}), request{path: "/v1/knowledge/search", body: `{"query":"a"}`}), 503, CodeNotReady)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/kefu-chat/kefu/engine/entity"
 	"github.com/kefu-chat/kefu/engine/normalize"
 	"github.com/kefu-chat/kefu/engine/session"
+	"github.com/kefu-chat/kefu/knowledge"
 	"github.com/kefu-chat/kefu/models"
 )
 
@@ -27,10 +28,16 @@ type Config struct {
 	// interrupt a flow; below it the message has no intent for the flows
 	// (the trace still shows the model's guess). Default 0.4.
 	IntentThreshold float64
-	SaveTimeout     time.Duration // for the session write after the reply; default 5s
-	MaxCalls        int           // business calls per turn; default 8
-	DialogBudget    runtime.Options
-	Texts           Texts
+	// AnswerThreshold and ContextThreshold route knowledge hits: a hit
+	// scoring at least AnswerThreshold with an FAQ answer is answered
+	// directly; hits from ContextThreshold up are context for generation.
+	// Defaults 0.8 and 0.5.
+	AnswerThreshold, ContextThreshold float64
+	KnowledgeTopK                     int           // default 5
+	SaveTimeout                       time.Duration // for the session write after the reply; default 5s
+	MaxCalls                          int           // business calls per turn; default 8
+	DialogBudget                      runtime.Options
+	Texts                             Texts
 }
 
 // Texts are what the bot says when no flow does. Empty fields take the
@@ -68,6 +75,11 @@ type Caller interface {
 	Params(service, op string) ([]string, error)
 }
 
+// Retriever searches the knowledge base.
+type Retriever interface {
+	Search(ctx context.Context, query string, k int, f knowledge.Filter) ([]knowledge.Result, error)
+}
+
 // Notifier is told when a session enters the human queue.
 type Notifier interface {
 	Notify(ctx context.Context, e session.QueueEntry, lastText string)
@@ -82,6 +94,7 @@ type Deps struct {
 	Entities   *entity.Extractor     // nil: no entities
 	Services   Caller                // nil: every call fails
 	Notifier   Notifier              // nil: nobody is told
+	Knowledge  Retriever             // nil: no knowledge base
 	Logger     *slog.Logger
 	Now        func() time.Time
 	Metrics    *Metrics // nil: none
@@ -110,6 +123,15 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	}
 	if cfg.IntentThreshold <= 0 {
 		cfg.IntentThreshold = 0.4
+	}
+	if cfg.AnswerThreshold <= 0 {
+		cfg.AnswerThreshold = 0.8
+	}
+	if cfg.ContextThreshold <= 0 {
+		cfg.ContextThreshold = 0.5
+	}
+	if cfg.KnowledgeTopK <= 0 {
+		cfg.KnowledgeTopK = 5
 	}
 	if cfg.SaveTimeout <= 0 {
 		cfg.SaveTimeout = 5 * time.Second
@@ -266,7 +288,7 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 	default:
 		e.dialog(ctx, sess, req, u, r, now)
 	}
-	r.Timings.Dialog = time.Since(t) - r.Timings.Services
+	r.Timings.Dialog = time.Since(t) - r.Timings.Services - r.Timings.Retrieve
 
 	intentName := r.Intent.Name
 	sess.Append(session.Turn{ID: r.TurnID, At: now, Text: req.Text, Replies: r.texts(), Intent: intentName, Route: r.Route}, e.cfg.Memory)
@@ -333,16 +355,44 @@ func (e *Engine) dialog(ctx context.Context, sess *session.Session, req Request,
 		e.effects(out.Effects, r)
 		out, err = runtime.Run(e.d.Program, out.State, runtime.Input{Message: msg, Call: &res}, e.opts)
 	}
-	e.effects(out.Effects, r)
-	if err != nil {
+	switch {
+	case err != nil:
+		e.effects(out.Effects, r)
 		e.log.Error("flow failed", "session", req.SessionID, "err", err)
 		out.State.Stack = nil
 		r.Route, r.Reason = RouteFallback, "error"
 		r.say(e.cfg.Texts.Error)
-	} else if out.Handled {
+	case out.Reprompted && req.Event == "":
+		// Not an answer to the pending question: if the knowledge base
+		// answers it, answer and ask the question again, without counting
+		// a failed try.
+		if hit := e.knowledge(ctx, u, r); hit != nil {
+			r.say(hit.Chunk.Answer)
+			r.say(e.cfg.Texts.Resume + out.Pending)
+			r.Route, r.Reason = RouteKnowledge, "answer while a slot waits"
+			out.State = st
+			break
+		}
+		r.Sources = nil
+		e.effects(out.Effects, r)
 		r.Route, r.Reason = RouteFlow, "flow"
-	} else {
+	case out.Handled:
+		e.effects(out.Effects, r)
+		r.Route, r.Reason = RouteFlow, "flow"
+	default:
+		e.effects(out.Effects, r)
+		if hit := e.knowledge(ctx, u, r); hit != nil {
+			r.say(hit.Chunk.Answer)
+			r.Route, r.Reason = RouteKnowledge, "answer"
+			break
+		}
 		r.Route, r.Reason = RouteFallback, "no match"
+		if len(r.Sources) > 0 && r.Sources[0].Score >= e.cfg.ContextThreshold {
+			r.Reason = "context only: no generative provider"
+			for i := range r.Sources {
+				r.Sources[i].Used = r.Sources[i].Score >= e.cfg.ContextThreshold
+			}
+		}
 		r.say(e.cfg.Texts.Fallback)
 	}
 	if out.Flow != "" {
@@ -364,6 +414,33 @@ func (e *Engine) dialog(ctx context.Context, sess *session.Session, req Request,
 		data = nil
 	}
 	sess.Dialog = data
+}
+
+// knowledge searches the knowledge base for the message, records the
+// sources on r, and returns the top hit when it is an FAQ answer at or
+// above the answer threshold.
+func (e *Engine) knowledge(ctx context.Context, u Understanding, r *Reply) *knowledge.Result {
+	if e.d.Knowledge == nil || u.Norm.Blocked || strings.TrimSpace(u.Norm.Text) == "" {
+		return nil
+	}
+	t := time.Now()
+	res, err := e.d.Knowledge.Search(ctx, u.Norm.Text, e.cfg.KnowledgeTopK, knowledge.Filter{})
+	r.Timings.Retrieve += time.Since(t)
+	if err != nil {
+		if !errors.Is(err, knowledge.ErrEmptyQuery) {
+			e.log.Warn("knowledge search failed", "err", err)
+		}
+		return nil
+	}
+	r.Sources = r.Sources[:0]
+	for _, h := range res {
+		r.Sources = append(r.Sources, Source{ID: h.Chunk.ID, DocID: h.Chunk.DocID, Title: h.Chunk.Title, Score: h.Score, Dense: h.Dense, Lexical: h.Lexical})
+	}
+	if len(res) > 0 && res[0].Score >= e.cfg.AnswerThreshold && res[0].Chunk.Answer != "" {
+		r.Sources[0].Used = true
+		return &res[0]
+	}
+	return nil
 }
 
 // maskOriginal masks the sensitive words in what the customer typed, which

@@ -24,6 +24,7 @@ import (
 	"github.com/kefu-chat/kefu/engine/session/boltstore"
 	"github.com/kefu-chat/kefu/engine/session/redisstore"
 	"github.com/kefu-chat/kefu/engine/session/redistest"
+	"github.com/kefu-chat/kefu/knowledge"
 	"github.com/kefu-chat/kefu/models"
 )
 
@@ -410,5 +411,54 @@ func TestTwoNodesOnRedis(t *testing.T) {
 	v, err := a.e.Session(context.Background(), "multi")
 	if err != nil || len(v.Turns) != 2*n {
 		t.Fatalf("turns %d, want %d (%v)", len(v.Turns), 2*n, err)
+	}
+}
+
+// fakeKB answers knowledge searches from a table of substrings.
+type fakeKB map[string]knowledge.Result
+
+func (f fakeKB) Search(ctx context.Context, q string, k int, _ knowledge.Filter) ([]knowledge.Result, error) {
+	for key, r := range f {
+		if strings.Contains(q, key) {
+			return []knowledge.Result{r}, nil
+		}
+	}
+	return nil, nil
+}
+
+func TestKnowledgeRoutes(t *testing.T) {
+	fx := newFixture(t, flows)
+	fx.deps.Knowledge = fakeKB{
+		"运费": {Chunk: knowledge.Chunk{ID: "ship-2#0", DocID: "ship-2", Title: "运费怎么算", Answer: "满99元包邮。"}, Score: 0.91},
+		"积分": {Chunk: knowledge.Chunk{ID: "member-1#0", DocID: "member-1", Title: "积分规则", Answer: "100积分抵1元。"}, Score: 0.6},
+	}
+	var err error
+	if fx.e, err = engine.New(engine.Config{Memory: 5}, fx.deps); err != nil {
+		t.Fatal(err)
+	}
+	r := fx.turn(t, "k", "运费多少钱")
+	if r.Route != engine.RouteKnowledge || replies(r) != "满99元包邮。" || len(r.Sources) != 1 || !r.Sources[0].Used || r.Sources[0].Title != "运费怎么算" {
+		t.Fatalf("strong hit: %+v", r)
+	}
+	r = fx.turn(t, "k", "积分怎么用")
+	if r.Route != engine.RouteFallback || len(r.Sources) != 1 || !r.Sources[0].Used || !strings.Contains(r.Reason, "context") {
+		t.Fatalf("context-level hit: %+v", r)
+	}
+	r = fx.turn(t, "k", "今天天气好")
+	if r.Route != engine.RouteFallback || len(r.Sources) != 0 {
+		t.Fatalf("no hit: %+v", r)
+	}
+	// A question in the middle of a slot: answered, then the slot's own
+	// question again; the try is not counted.
+	fx.turn(t, "k2", "我要退货")
+	r = fx.turn(t, "k2", "对了运费怎么算")
+	if got := replies(r); got != "满99元包邮。 | "+engine.DefaultTexts.Resume+"请问订单号？" || r.Route != engine.RouteKnowledge {
+		t.Fatalf("knowledge during a slot: %q %+v", got, r)
+	}
+	if got := replies(fx.turn(t, "k2", "12345")); got != "订单号格式不对" {
+		t.Fatalf("first real retry: %q", got)
+	}
+	if got := replies(fx.turn(t, "k2", "A2024112200003")); got != "订单 A2024112200003 可以退货" {
+		t.Fatalf("slot after the detour: %q", got)
 	}
 }

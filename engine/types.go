@@ -59,6 +59,7 @@ type Timings struct {
 	Normalize time.Duration `json:"-"`
 	Classify  time.Duration `json:"-"`
 	Entities  time.Duration `json:"-"`
+	Retrieve  time.Duration `json:"-"`
 	Lock      time.Duration `json:"-"`
 	Dialog    time.Duration `json:"-"`
 	Services  time.Duration `json:"-"`
@@ -75,6 +76,7 @@ func (t Timings) MarshalJSON() ([]byte, error) {
 		"entities_ms":  ms(t.Entities),
 		"lock_ms":      ms(t.Lock),
 		"dialog_ms":    ms(t.Dialog),
+		"retrieve_ms":  ms(t.Retrieve),
 		"services_ms":  ms(t.Services),
 		"save_ms":      ms(t.Save),
 		"total_ms":     ms(t.Total),
@@ -90,6 +92,17 @@ type ServiceCall struct {
 	Duration time.Duration `json:"-"`
 }
 
+// Source is a knowledge base chunk a turn retrieved, with its score.
+type Source struct {
+	ID      string  `json:"id"`
+	DocID   string  `json:"doc_id"`
+	Title   string  `json:"title"`
+	Score   float64 `json:"score"`
+	Dense   float64 `json:"dense"`
+	Lexical float64 `json:"lexical"`
+	Used    bool    `json:"used"` // answered from it, or passed on as context
+}
+
 // Reply is the result of a turn: what to say, and why.
 type Reply struct {
 	SessionID string         `json:"session_id"`
@@ -103,6 +116,7 @@ type Reply struct {
 	Vars      map[string]any `json:"variables,omitempty"`
 	Handoff   bool           `json:"handoff"`
 	Calls     []ServiceCall  `json:"calls,omitempty"`
+	Sources   []Source       `json:"sources,omitempty"`
 	Reason    string         `json:"reason,omitempty"` // why the route: "keyword", "intent", "slot", "sensitive", "no match", "error"...
 	Timings   Timings        `json:"timings"`
 

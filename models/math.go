@@ -44,16 +44,24 @@ func MeanPool(hidden []float32, mask []int64, dim int) []float32 {
 	if n == 0 {
 		return out
 	}
-	var norm float64
 	for i := range out {
 		out[i] /= float32(n)
-		norm += float64(out[i]) * float64(out[i])
+	}
+	return Normalize(out)
+}
+
+// Normalize scales v to unit length in place and returns it; a zero vector
+// stays zero.
+func Normalize(v []float32) []float32 {
+	var norm float64
+	for _, x := range v {
+		norm += float64(x) * float64(x)
 	}
 	if norm > 0 {
 		inv := float32(1 / math.Sqrt(norm))
-		for i := range out {
-			out[i] *= inv
+		for i := range v {
+			v[i] *= inv
 		}
 	}
-	return out
+	return v
 }

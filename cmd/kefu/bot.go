@@ -12,6 +12,7 @@ import (
 	"github.com/kefu-chat/kefu/cmd/internal/config"
 	"github.com/kefu-chat/kefu/engine"
 	"github.com/kefu-chat/kefu/engine/service/demoshop"
+	"github.com/kefu-chat/kefu/knowledge"
 	"github.com/kefu-chat/kefu/models/onnx"
 )
 
@@ -73,10 +74,46 @@ func openBot(path string, logger *slog.Logger) (_ *bot, err error) {
 		return nil, err
 	}
 	b.close = append(b.close, store.Close)
-	if b.engine, err = app.NewEngine(cfg, d, cls, store, logger, nil); err != nil {
+	kb, err := openTempKnowledge(cfg, b.tempDir, d, logger, &b.close)
+	if err != nil {
+		return nil, err
+	}
+	if b.engine, err = app.NewEngine(cfg, d, cls, store, kb, logger, nil); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// openTempKnowledge builds the bot's knowledge base in dir from its
+// configured sources, so kefu chat and kefu test see exactly what the files
+// say and never touch a server's store.
+func openTempKnowledge(cfg *config.Config, dir string, d *app.Dialog, logger *slog.Logger, closers *[]func() error) (*app.KnowledgeBase, error) {
+	if cfg.Knowledge.Store == "" {
+		return nil, nil
+	}
+	emb, err := app.LoadEmbedder(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	if emb != nil {
+		*closers = append(*closers, emb.Close)
+	}
+	k := *cfg
+	k.Knowledge.Store, k.Knowledge.Path = "embedded", filepath.Join(dir, "knowledge.db")
+	var e knowledge.Embedder
+	if emb != nil {
+		e = emb
+	}
+	norm := func(s string) string { return d.Normalizer.Normalize(s).Text }
+	kb, err := app.OpenKnowledge(context.Background(), &k, e, norm, logger)
+	if err != nil {
+		return nil, err
+	}
+	*closers = append(*closers, kb.Close)
+	if _, err := kb.IngestPaths(context.Background(), cfg.Knowledge.Sources, nil); err != nil {
+		return nil, fmt.Errorf("knowledge: %w", err)
+	}
+	return kb, nil
 }
 
 func (b *bot) Close() error {

@@ -15,8 +15,11 @@ import (
 )
 
 func eval(args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "retrieval" {
+		return evalRetrieval(args[1:], stdout, stdout)
+	}
 	if len(args) == 0 || args[0] != "intents" {
-		fmt.Fprintln(stdout, "usage: kefu eval intents --model DIR --data FILE [--json] [--html FILE]")
+		fmt.Fprintln(stdout, "usage: kefu eval intents --model DIR --data FILE [--json] [--html FILE]\n       kefu eval retrieval --config FILE --data FILE [--kb FILE] [--json]")
 		return errUsage
 	}
 	fs := newFlags("eval intents", stdout)

@@ -5,6 +5,9 @@
 //	kefu fmt    [-w] [-l] FILE.kefu...                  format flow files
 //	kefu chat   --config kefu.yaml [--demo]             talk to the bot in the terminal
 //	kefu test   --config kefu.yaml [--demo] SCRIPT...   run conversation scripts
+//	kefu ingest --config kefu.yaml [PATH...]            add files to the knowledge base
+//	kefu eval retrieval --config kefu.yaml --data Q     score the knowledge base
+//	kefu knowledge copy --config kefu.yaml --qdrant A   copy the embedded store into Qdrant
 //	kefu eval intents --model DIR --data test.jsonl     score an intent model
 //	kefu train  --data train.jsonl --out DIR            train an intent model
 //	kefu version
@@ -26,6 +29,9 @@ usage:
   kefu fmt [-w] [-l] FILE.kefu...
   kefu chat --config FILE [--demo]
   kefu test --config FILE [--demo] SCRIPT...
+  kefu ingest --config FILE [PATH...]
+  kefu eval retrieval --config FILE --data FILE [--kb FILE] [--json]
+  kefu knowledge copy --config FILE --qdrant HOST:PORT [--collection NAME]
   kefu eval intents --model DIR --data FILE [--json] [--html FILE]
   kefu train --data FILE [--val FILE] --out DIR [--base DIR] [recipe flags]
   kefu version
@@ -55,6 +61,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = chat(rest, os.Stdin, stdout, stderr)
 	case "test":
 		err = testCmd(rest, stdout, stderr)
+	case "ingest":
+		err = ingest(rest, stdout, stderr)
+	case "knowledge":
+		err = knowledgeCmd(rest, stdout, stderr)
 	case "eval":
 		err = eval(rest, stdout)
 	case "train":

@@ -155,8 +155,11 @@ func demoConfig(t *testing.T, dir string) string {
 	}
 	s := strings.NewReplacer(
 		"path: model", "path: "+demoModel,
+		"path: knowledge-model", "path: "+filepath.Join(demo, "knowledge-model"),
 		`flows: ["flows/*.kefu"]`, `flows: ["`+filepath.Join(demo, "flows")+`/*.kefu"]`,
 		"path: data/sessions.db", "path: "+filepath.Join(dir, "sessions.db"),
+		"path: data/knowledge.db", "path: "+filepath.Join(dir, "knowledge.db"),
+		"sources: [knowledge]", "sources: ["+filepath.Join(demo, "knowledge")+"]",
 	).Replace(string(data))
 	if !strings.Contains(s, dir) || !strings.Contains(s, demoModel) {
 		t.Fatal("demo kefu.yaml changed shape; update demoConfig")

@@ -51,6 +51,17 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	defer a.Close()
 
+	if kb := a.Knowledge; kb != nil && cfg.Knowledge.IngestOnStart && len(cfg.Knowledge.Sources) > 0 {
+		t := time.Now()
+		rep, err := kb.IngestPaths(context.Background(), cfg.Knowledge.Sources, nil)
+		if err != nil {
+			return fmt.Errorf("knowledge: ingest on start: %w", err)
+		}
+		for _, s := range rep.Skipped {
+			logger.Warn("knowledge: skipped", "source", s.Source, "line", s.Line, "reason", s.Reason)
+		}
+		logger.Info("knowledge ingested", "documents", rep.Documents, "chunks", rep.Chunks, "skipped", len(rep.Skipped), "took", time.Since(t).Round(time.Millisecond).String())
+	}
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err

@@ -121,6 +121,13 @@ type Output struct {
 	Flow    string       // the flow that ran last (for the trace)
 	Step    string       // its step
 	Steps   int          // steps executed
+
+	// Reprompted reports that the message did not answer the pending slot
+	// and was asked again (a retry, not the give-up). Pending is then the
+	// slot's own question, so the engine may answer the message another way
+	// (the knowledge base) and ask Pending again, keeping the input state.
+	Reprompted bool
+	Pending    string
 }
 
 // Options are the budgets and default texts. The zero value is usable.
@@ -337,7 +344,16 @@ func (r *run) answer(top *Frame) error {
 	if t == nil {
 		t = slot.Ask
 	}
-	return r.sayTemplate(Ask, f, top, t)
+	if err := r.sayTemplate(Ask, f, top, t); err != nil {
+		return err
+	}
+	n := len(r.out.Effects)
+	if err := r.sayTemplate(Ask, f, top, slot.Ask); err != nil {
+		return err
+	}
+	r.out.Reprompted, r.out.Pending = true, r.out.Effects[n].Text
+	r.out.Effects = r.out.Effects[:n]
+	return nil
 }
 
 // abandon pops the top frame and the callers waiting on it, back to a

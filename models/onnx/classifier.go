@@ -5,6 +5,7 @@ package onnx
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -124,30 +125,66 @@ func (c *Classifier) logits(texts []string) ([][]float32, error) {
 // Close releases the session. Calls in flight finish first.
 func (c *Classifier) Close() error { return c.s.close() }
 
-// Embedder turns texts into sentence vectors: the mean of the last hidden
-// state over real tokens, L2-normalised. Any BERT-family export with a
-// last_hidden_state output works. It is safe for concurrent use.
+// Embedder turns texts into sentence vectors, L2-normalised: by default the
+// mean of the last hidden state over real tokens, which any BERT-family
+// export with a last_hidden_state output gives. It is safe for concurrent
+// use.
 type Embedder struct {
-	folder *models.Folder
-	s      *session
-	dim    int
+	folder  *models.Folder
+	s       *session
+	dim     int
+	pooling Pooling
 	// batch is the most texts per run; texts are sorted by length first so
 	// that a batch pads little.
 	batch int
 }
 
-// NewEmbedder opens the folder's model for embeddings.
-func NewEmbedder(f *models.Folder, o Options) (*Embedder, error) {
-	s, err := newSession(f.ModelPath, []string{"last_hidden_state"}, f.Tokenizer.PadID(), o)
+// Pooling is how an Embedder turns a model's outputs into one vector.
+type Pooling string
+
+const (
+	// PoolMean averages last_hidden_state over real tokens (the default).
+	PoolMean Pooling = "mean"
+	// PoolCLS takes last_hidden_state at the first token ([CLS]).
+	PoolCLS Pooling = "cls"
+	// PoolSoftmax takes a sequence classifier's class probabilities: for a
+	// model trained to classify a knowledge base's questions by entry,
+	// texts about the same entry get similar vectors, and texts about
+	// different entries nearly orthogonal ones.
+	PoolSoftmax Pooling = "softmax"
+	// PoolLogits takes the same classifier's raw logits: its rankings are
+	// a little better, its similarities spread less.
+	PoolLogits Pooling = "logits"
+)
+
+// NewEmbedder opens the folder's model for embeddings with the given
+// pooling ("" means mean).
+func NewEmbedder(f *models.Folder, o Options, pooling Pooling) (*Embedder, error) {
+	if pooling == "" {
+		pooling = PoolMean
+	}
+	out := "last_hidden_state"
+	switch pooling {
+	case PoolMean, PoolCLS:
+	case PoolSoftmax, PoolLogits:
+		out = "logits"
+	default:
+		return nil, fmt.Errorf("onnx: unknown pooling %q (have: mean, cls, softmax, logits)", pooling)
+	}
+	s, err := newSession(f.ModelPath, []string{out}, f.Tokenizer.PadID(), o)
 	if err != nil {
 		return nil, err
 	}
 	d := s.outDims[0]
-	if len(d) != 3 {
+	switch {
+	case (pooling == PoolSoftmax || pooling == PoolLogits) && len(d) != 2:
+		s.close()
+		return nil, fmt.Errorf("onnx: %s: logits has shape %v, want [batch, labels]", f.Dir, d)
+	case pooling != PoolSoftmax && pooling != PoolLogits && len(d) != 3:
 		s.close()
 		return nil, fmt.Errorf("onnx: %s: last_hidden_state has shape %v, want [batch, sequence, hidden]", f.Dir, d)
 	}
-	e := &Embedder{folder: f, s: s, dim: int(d[2]), batch: 8}
+	e := &Embedder{folder: f, s: s, dim: int(d[len(d)-1]), batch: 8, pooling: pooling}
 	if _, err := e.Embed(context.Background(), []string{"你好 hello"}); err != nil {
 		s.close()
 		return nil, fmt.Errorf("onnx: %s: probe inference: %w", f.Dir, err)
@@ -189,7 +226,11 @@ func (e *Embedder) Embed(ctx context.Context, texts []string) ([][]float32, erro
 				if e.dim <= 0 {
 					return []ort.Value{nil}, nil // ORT allocates
 				}
-				t, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(batch), int64(seq), int64(e.dim)))
+				shape := ort.NewShape(int64(batch), int64(seq), int64(e.dim))
+				if e.pooling == PoolSoftmax || e.pooling == PoolLogits {
+					shape = ort.NewShape(int64(batch), int64(e.dim))
+				}
+				t, err := ort.NewEmptyTensor[float32](shape)
 				if err != nil {
 					return nil, fmt.Errorf("onnx: output tensor: %w", err)
 				}
@@ -201,9 +242,25 @@ func (e *Embedder) Embed(ctx context.Context, texts []string) ([][]float32, erro
 					return fmt.Errorf("onnx: last_hidden_state is %T, want a float32 tensor", vals[0])
 				}
 				shape := t.GetShape()
-				seq, dim := int(shape[1]), int(shape[2])
 				data := t.GetData()
+				if e.pooling == PoolSoftmax || e.pooling == PoolLogits {
+					dim := int(shape[1])
+					for j, p := range part {
+						row := data[j*dim : (j+1)*dim]
+						if e.pooling == PoolSoftmax {
+							out[p.i] = models.Normalize(models.Softmax(row))
+						} else {
+							out[p.i] = models.Normalize(slices.Clone(row))
+						}
+					}
+					return nil
+				}
+				seq, dim := int(shape[1]), int(shape[2])
 				for j, p := range part {
+					if e.pooling == PoolCLS {
+						out[p.i] = models.Normalize(slices.Clone(data[j*seq*dim : j*seq*dim+dim]))
+						continue
+					}
 					m := make([]int64, seq)
 					copy(m, p.m)
 					out[p.i] = models.MeanPool(data[j*seq*dim:(j+1)*seq*dim], m, dim)

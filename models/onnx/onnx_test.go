@@ -263,7 +263,7 @@ func TestEmbedder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := onnx.NewEmbedder(f, onnx.Options{})
+	e, err := onnx.NewEmbedder(f, onnx.Options{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,6 +292,44 @@ func TestEmbedder(t *testing.T) {
 	}
 	if near, far := dot(vecs[0], vecs[1]), dot(vecs[0], vecs[2]); near <= far {
 		t.Errorf("paraphrase cosine %.3f <= unrelated %.3f", near, far)
+	}
+}
+
+// TestEmbedderPooling embeds with a classifier's outputs: one dimension per
+// label, unit length, and texts of one intent closer than texts of two.
+func TestEmbedderPooling(t *testing.T) {
+	requireRuntime(t)
+	f, err := models.OpenFolder(demoModel, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []onnx.Pooling{onnx.PoolSoftmax, onnx.PoolLogits, onnx.PoolCLS} {
+		t.Run(string(p), func(t *testing.T) {
+			e, err := onnx.NewEmbedder(f, onnx.Options{}, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			if p != onnx.PoolCLS && e.Dim() != len(f.Labels) {
+				t.Fatalf("Dim %d, want one per label (%d)", e.Dim(), len(f.Labels))
+			}
+			vecs, err := e.Embed(context.Background(), []string{"我的快递到哪了", "帮我查下物流", "可以开发票吗"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var near, far, norm float64
+			for i := range vecs[0] {
+				near += float64(vecs[0][i] * vecs[1][i])
+				far += float64(vecs[0][i] * vecs[2][i])
+				norm += float64(vecs[0][i] * vecs[0][i])
+			}
+			if math.Abs(norm-1) > 1e-4 || near <= far {
+				t.Errorf("norm %.4f, paraphrase %.3f, unrelated %.3f", norm, near, far)
+			}
+		})
+	}
+	if _, err := onnx.NewEmbedder(f, onnx.Options{}, "max"); err == nil || !strings.Contains(err.Error(), "unknown pooling") {
+		t.Errorf("unknown pooling: %v", err)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/kefu-chat/kefu/cmd/internal/config"
 	"github.com/kefu-chat/kefu/engine"
 	"github.com/kefu-chat/kefu/engine/session"
+	"github.com/kefu-chat/kefu/knowledge"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/onnx"
 )
@@ -33,6 +34,7 @@ type App struct {
 	Embedder   *onnx.Embedder
 	Dialog     *Dialog
 	Sessions   session.Store
+	Knowledge  *KnowledgeBase // nil without knowledge.store
 	Engine     *engine.Engine
 	Handler    http.Handler
 	Registry   *prometheus.Registry
@@ -67,6 +69,24 @@ func LoadClassifier(cfg *config.Config, observe func(wait, run time.Duration)) (
 	return c, nil
 }
 
+// LoadEmbedder opens models.embedder, or returns nil when none is set.
+func LoadEmbedder(cfg *config.Config, observe func(wait, run time.Duration)) (*onnx.Embedder, error) {
+	e := cfg.Models.Embedder
+	if e == nil {
+		return nil, nil
+	}
+	f, err := models.OpenFolder(e.Path, e.MaxLength)
+	if err != nil {
+		return nil, fmt.Errorf("models.embedder: %w", err)
+	}
+	o := onnx.Options{IntraOpThreads: e.IntraOpThreads, MaxInFlight: e.MaxInFlight, Observe: observe}
+	emb, err := onnx.NewEmbedder(f, o, onnx.Pooling(e.Pooling))
+	if err != nil {
+		return nil, fmt.Errorf("models.embedder: %w", err)
+	}
+	return emb, nil
+}
+
 // TuneGOMAXPROCS raises GOMAXPROCS to onnx.GOMAXPROCSFor the configured
 // calls in flight, unless the GOMAXPROCS environment variable is set. It
 // returns the value in force.
@@ -76,7 +96,7 @@ func TuneGOMAXPROCS(cfg *config.Config) int {
 	}
 	inFlight := inFlightOf(cfg.Models.Intent.Model)
 	if e := cfg.Models.Embedder; e != nil {
-		inFlight += inFlightOf(*e)
+		inFlight += inFlightOf(e.Model)
 	}
 	if n := onnx.GOMAXPROCSFor(inFlight); n > runtime.GOMAXPROCS(0) {
 		runtime.GOMAXPROCS(n)
@@ -108,15 +128,10 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 	a.closers = append(a.closers, a.Classifier.Close)
-	if e := cfg.Models.Embedder; e != nil {
-		f, err := models.OpenFolder(e.Path, e.MaxLength)
-		if err != nil {
-			return nil, fmt.Errorf("models.embedder: %w", err)
-		}
-		o := onnx.Options{IntraOpThreads: e.IntraOpThreads, MaxInFlight: e.MaxInFlight, Observe: modelMetrics(a.Registry, "embedder")}
-		if a.Embedder, err = onnx.NewEmbedder(f, o); err != nil {
-			return nil, fmt.Errorf("models.embedder: %w", err)
-		}
+	if a.Embedder, err = LoadEmbedder(cfg, modelMetrics(a.Registry, "embedder")); err != nil {
+		return nil, err
+	}
+	if a.Embedder != nil {
 		a.closers = append(a.closers, a.Embedder.Close)
 	}
 	if a.Dialog, err = LoadDialog(cfg, Intents(a.Classifier.Labels()), logger); err != nil {
@@ -126,10 +141,21 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 	a.closers = append(a.closers, a.Sessions.Close)
-	if a.Engine, err = NewEngine(cfg, a.Dialog, a.Classifier, a.Sessions, logger, engine.NewMetrics(a.Registry)); err != nil {
+	var emb knowledge.Embedder
+	if a.Embedder != nil {
+		emb = a.Embedder
+	}
+	norm := func(s string) string { return a.Dialog.Normalizer.Normalize(s).Text }
+	if a.Knowledge, err = OpenKnowledge(context.Background(), cfg, emb, norm, logger); err != nil {
 		return nil, err
 	}
-	a.Handler = api.New(api.Options{
+	if a.Knowledge != nil {
+		a.closers = append(a.closers, a.Knowledge.Close)
+	}
+	if a.Engine, err = NewEngine(cfg, a.Dialog, a.Classifier, a.Sessions, a.Knowledge, logger, engine.NewMetrics(a.Registry)); err != nil {
+		return nil, err
+	}
+	opts := api.Options{
 		Classifier:   a.Classifier,
 		Engine:       a.Engine,
 		Ready:        readiness(a.Sessions),
@@ -139,7 +165,11 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		Logger:       logger,
 		Registry:     a.Registry,
 		Version:      Version,
-	})
+	}
+	if a.Knowledge != nil {
+		opts.Knowledge = a.Knowledge
+	}
+	a.Handler = api.New(opts)
 	return a, nil
 }
 

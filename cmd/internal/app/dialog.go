@@ -186,11 +186,15 @@ func OpenSessions(cfg config.Sessions, logger *slog.Logger) (session.Store, erro
 }
 
 // NewEngine assembles the turn engine.
-func NewEngine(cfg *config.Config, d *Dialog, cls models.Classifier, store session.Store, logger *slog.Logger, m *engine.Metrics) (*engine.Engine, error) {
+// kb may be nil (no knowledge base).
+func NewEngine(cfg *config.Config, d *Dialog, cls models.Classifier, store session.Store, kb *KnowledgeBase, logger *slog.Logger, m *engine.Metrics) (*engine.Engine, error) {
 	t := cfg.Dialog.Texts
 	ec := engine.Config{
-		Memory:          cfg.Sessions.Memory,
-		IntentThreshold: cfg.Routing.IntentThreshold,
+		Memory:           cfg.Sessions.Memory,
+		IntentThreshold:  cfg.Routing.IntentThreshold,
+		AnswerThreshold:  cfg.Routing.AnswerThreshold,
+		ContextThreshold: cfg.Routing.ContextThreshold,
+		KnowledgeTopK:    cfg.Knowledge.TopK,
 		Texts: engine.Texts{
 			Fallback: t.Fallback, Blocked: t.Blocked, Handoff: t.Handoff, Waiting: t.Waiting,
 			Error: t.Error, Released: t.Released, Resume: t.Resume, GiveUp: t.GiveUp, ServiceKO: t.ServiceError,
@@ -201,6 +205,9 @@ func NewEngine(cfg *config.Config, d *Dialog, cls models.Classifier, store sessi
 	deps := engine.Deps{
 		Program: d.Program, Sessions: store, Classifier: cls, Normalizer: d.Normalizer,
 		Entities: d.Entities, Services: d.Services, Logger: logger, Metrics: m,
+	}
+	if kb != nil {
+		deps.Knowledge = kb
 	}
 	if cfg.Handoff.Webhook != "" {
 		deps.Notifier = &webhook{url: cfg.Handoff.Webhook, timeout: cfg.Handoff.Timeout.Std(), log: logger}

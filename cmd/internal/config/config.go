@@ -29,6 +29,7 @@ type Config struct {
 	Services  service.Config `yaml:"services"`
 	Dialog    Dialog         `yaml:"dialog"`
 	Routing   Routing        `yaml:"routing"`
+	Knowledge Knowledge      `yaml:"knowledge"`
 	Handoff   Handoff        `yaml:"handoff"`
 
 	// File is the path the config was loaded from ("" when parsed from bytes).
@@ -60,8 +61,17 @@ type ONNXRuntime struct {
 
 // Models are the models kefu loads.
 type Models struct {
-	Intent   IntentModel `yaml:"intent"`
-	Embedder *Model      `yaml:"embedder"`
+	Intent   IntentModel    `yaml:"intent"`
+	Embedder *EmbedderModel `yaml:"embedder"`
+}
+
+// EmbedderModel is the sentence encoder of the knowledge base.
+type EmbedderModel struct {
+	Model `yaml:",inline"`
+	// Pooling: mean (default; any BERT export), cls, or softmax or logits
+	// (the outputs of a model trained to classify the knowledge base's
+	// questions by entry).
+	Pooling string `yaml:"pooling"`
 }
 
 // Model is one Hugging Face layout model folder and how to run it.
@@ -131,6 +141,46 @@ type Routing struct {
 	// IntentThreshold is the confidence an intent needs to start or
 	// interrupt a flow.
 	IntentThreshold float64 `yaml:"intent_threshold"`
+	// AnswerThreshold: a knowledge hit scoring at least this is answered
+	// directly (its FAQ answer).
+	AnswerThreshold float64 `yaml:"answer_threshold"`
+	// ContextThreshold: hits scoring at least this go to the generative
+	// fallback as context; below it nothing retrieved is used.
+	ContextThreshold float64 `yaml:"context_threshold"`
+}
+
+// Knowledge is the knowledge base. An empty store turns it off.
+type Knowledge struct {
+	Store         string         `yaml:"store"`           // "" (off) | embedded | qdrant
+	Path          string         `yaml:"path"`            // embedded: the database file
+	Qdrant        Qdrant         `yaml:"qdrant"`          // qdrant: the server
+	Sources       []string       `yaml:"sources"`         // files and folders kefu ingest reads when given none
+	IngestOnStart bool           `yaml:"ingest_on_start"` // kefu serve ingests sources at start (idempotent)
+	Embedder      string         `yaml:"embedder"`        // models (models.embedder) | openai | none; default models when set, else none
+	OpenAI        OpenAIEmbedder `yaml:"openai"`
+	TopK          int            `yaml:"top_k"`
+	Candidates    int            `yaml:"candidates"`   // hits asked of each side before fusion
+	Fusion        string         `yaml:"fusion"`       // rrf | weighted
+	DenseWeight   float64        `yaml:"dense_weight"` // share of the dense side in a hit's score
+	ChunkRunes    int            `yaml:"chunk_runes"`  // longest chunk of an article
+}
+
+// Qdrant is a Qdrant server (gRPC).
+type Qdrant struct {
+	Addr       string `yaml:"addr"`    // host:port of the gRPC API (6334)
+	APIKey     string `yaml:"api_key"` // write ${QDRANT_API_KEY}
+	Collection string `yaml:"collection"`
+	TLS        bool   `yaml:"tls"`
+}
+
+// OpenAIEmbedder is an OpenAI-compatible /v1/embeddings endpoint.
+type OpenAIEmbedder struct {
+	BaseURL    string   `yaml:"base_url"`
+	APIKey     string   `yaml:"api_key"` // write ${OPENAI_API_KEY}
+	Model      string   `yaml:"model"`
+	Dimensions int      `yaml:"dimensions"`
+	Batch      int      `yaml:"batch"`
+	Timeout    Duration `yaml:"timeout"`
 }
 
 // Texts override what the bot says when no flow does.
@@ -195,7 +245,11 @@ func Default() Config {
 		},
 		Normalize: Normalize{Action: "mask"},
 		Handoff:   Handoff{Timeout: Duration(5 * time.Second)},
-		Routing:   Routing{IntentThreshold: 0.4},
+		Routing:   Routing{IntentThreshold: 0.4, AnswerThreshold: 0.8, ContextThreshold: 0.5},
+		Knowledge: Knowledge{
+			Path: "data/knowledge.db", Qdrant: Qdrant{Addr: "127.0.0.1:6334", Collection: "kefu"},
+			TopK: 5, Candidates: 50, Fusion: "rrf", DenseWeight: 0.5, ChunkRunes: 600,
+		},
 	}
 }
 
@@ -306,6 +360,10 @@ func (c *Config) resolve(dir string) {
 	}
 	abs(&c.ONNXRuntime.Library)
 	abs(&c.Sessions.Path)
+	abs(&c.Knowledge.Path)
+	for i := range c.Knowledge.Sources {
+		abs(&c.Knowledge.Sources[i])
+	}
 	for i := range c.Normalize.Files {
 		abs(&c.Normalize.Files[i])
 	}
@@ -358,7 +416,12 @@ func (c *Config) Validate() error {
 		if e.Path == "" {
 			bad("models.embedder.path", "is required when models.embedder is set")
 		}
-		validModel(*e, "models.embedder", bad)
+		validModel(e.Model, "models.embedder", bad)
+		switch e.Pooling {
+		case "", "mean", "cls", "softmax", "logits":
+		default:
+			bad("models.embedder.pooling", "%q is not mean, cls, softmax or logits", e.Pooling)
+		}
 	}
 	ss := c.Sessions
 	switch ss.Store {
@@ -387,6 +450,14 @@ func (c *Config) Validate() error {
 	if t := c.Routing.IntentThreshold; t < 0 || t >= 1 {
 		bad("routing.intent_threshold", "%v is outside [0, 1)", t)
 	}
+	r := c.Routing
+	if r.AnswerThreshold <= 0 || r.AnswerThreshold > 1 {
+		bad("routing.answer_threshold", "%v is outside (0, 1]", r.AnswerThreshold)
+	}
+	if r.ContextThreshold < 0 || r.ContextThreshold > r.AnswerThreshold {
+		bad("routing.context_threshold", "%v must be between 0 and routing.answer_threshold (%v)", r.ContextThreshold, r.AnswerThreshold)
+	}
+	validKnowledge(c.Knowledge, c.Models.Embedder != nil, bad)
 	if c.Dialog.MaxSteps < 0 {
 		bad("dialog.max_steps", "must not be negative")
 	}
@@ -400,6 +471,57 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+func validKnowledge(k Knowledge, haveModel bool, bad func(string, string, ...any)) {
+	switch k.Store {
+	case "":
+		return
+	case "embedded":
+		if k.Path == "" {
+			bad("knowledge.path", "is required for the embedded store")
+		}
+	case "qdrant":
+		if k.Qdrant.Addr == "" {
+			bad("knowledge.qdrant.addr", "is required for the qdrant store (host:6334)")
+		}
+		if k.Qdrant.Collection == "" {
+			bad("knowledge.qdrant.collection", "must not be empty")
+		}
+	default:
+		bad("knowledge.store", "%q is not embedded or qdrant", k.Store)
+	}
+	switch k.Embedder {
+	case "", "none":
+	case "models":
+		if !haveModel {
+			bad("knowledge.embedder", "models needs models.embedder (a Hugging Face layout folder)")
+		}
+	case "openai":
+		if k.OpenAI.Model == "" {
+			bad("knowledge.openai.model", "is required for the openai embedder")
+		}
+		if k.OpenAI.Dimensions <= 0 {
+			bad("knowledge.openai.dimensions", "is required: the vector size the model returns")
+		}
+	default:
+		bad("knowledge.embedder", "%q is not models, openai or none", k.Embedder)
+	}
+	if k.TopK < 1 || k.TopK > 100 {
+		bad("knowledge.top_k", "%d is outside 1..100", k.TopK)
+	}
+	if k.Candidates < k.TopK {
+		bad("knowledge.candidates", "%d must be at least knowledge.top_k (%d)", k.Candidates, k.TopK)
+	}
+	if k.Fusion != "rrf" && k.Fusion != "weighted" {
+		bad("knowledge.fusion", "%q is not rrf or weighted", k.Fusion)
+	}
+	if k.DenseWeight < 0 || k.DenseWeight > 1 {
+		bad("knowledge.dense_weight", "%v is outside [0, 1]", k.DenseWeight)
+	}
+	if k.ChunkRunes < 50 {
+		bad("knowledge.chunk_runes", "%d is too small (at least 50)", k.ChunkRunes)
+	}
 }
 
 func validModel(m Model, path string, bad func(string, string, ...any)) {
