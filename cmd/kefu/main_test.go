@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kefu-chat/kefu/knowledge/embedded"
 	"github.com/kefu-chat/kefu/models/onnx"
 )
 
@@ -335,6 +337,29 @@ func TestChatSurvivesRestart(t *testing.T) {
 	if code := postJSON(t, s.base+"/v1/chat", `{"sesion_id":"x","text":"hi"}`, &e); code != 400 || e.Error.Code != "unknown_field" {
 		t.Errorf("typo: %d %+v", code, e)
 	}
+	// The knowledge base was ingested at start; documents can be added.
+	var hits struct {
+		Hits []struct {
+			DocID string  `json:"doc_id"`
+			Score float64 `json:"score"`
+		}
+	}
+	if code := postJSON(t, s.base+"/v1/knowledge/search", `{"query":"可以货到付款吗","top_k":3}`, &hits); code != 200 || len(hits.Hits) == 0 || hits.Hits[0].DocID != "pay-006" {
+		t.Errorf("search: %d %+v", code, hits)
+	}
+	var ing struct{ Documents, Chunks int }
+	if code := postJSON(t, s.base+"/v1/knowledge/documents", `{"id":"notice.md","content":"# 春节放假通知\n\n春节期间（2月1日至2月7日）暂停发货，2月8日起按付款顺序发出。"}`, &ing); code != 200 || ing.Documents != 1 {
+		t.Errorf("put document: %d %+v", code, ing)
+	}
+	found := false
+	if code := postJSON(t, s.base+"/v1/knowledge/search", `{"query":"春节放假期间暂停发货吗","top_k":3}`, &hits); code == 200 {
+		for _, h := range hits.Hits {
+			found = found || h.DocID == "notice.md"
+		}
+	}
+	if !found {
+		t.Errorf("search after upload: %+v", hits)
+	}
 	s.stop(t)
 }
 
@@ -436,5 +461,70 @@ func TestChat(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestIngest ingests files twice into the demo config's embedded store:
+// the second run replaces, never duplicates, and bad lines are reported.
+func TestIngest(t *testing.T) {
+	needRuntime(t)
+	dir := t.TempDir()
+	cfg := demoConfig(t, dir)
+	kb := filepath.Join(dir, "kb")
+	os.MkdirAll(kb, 0o755)
+	os.WriteFile(filepath.Join(kb, "faq.jsonl"), []byte(`{"id":"a","question":"运费怎么算","answer":"满99元包邮"}
+{"id":"b","question":"缺答案"}
+{"id":"c","question":"支持花呗吗","questions":["能分期吗"],"answer":"支持"}
+`), 0o644)
+	os.WriteFile(filepath.Join(kb, "说明.md"), []byte("# 配送说明\n\n## 快递\n默认中通。\n\n## 时效\n1-3天送达。\n"), 0o644)
+	os.WriteFile(filepath.Join(kb, "image.png"), []byte("x"), 0o644)
+	for i := 0; i < 2; i++ {
+		code, out, stderr := runKefu("ingest", "--config", cfg, kb)
+		if code != 0 {
+			t.Fatalf("ingest: %d %s %s", code, out, stderr)
+		}
+		for _, want := range []string{`faq.jsonl:2: missing "answer"`, "image.png", "3 documents, 4 chunks, 2 skipped"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("run %d: output lacks %q:\n%s", i+1, want, out)
+			}
+		}
+	}
+	st, err := embedded.Open(filepath.Join(dir, "knowledge.db"), embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	docs, _ := st.Documents(context.Background())
+	if len(docs) != 3 || docs["说明.md"] != 2 || docs["a"] != 1 {
+		t.Fatalf("documents after two ingests: %v", docs)
+	}
+}
+
+// TestEvalRetrievalJSON scores the demo help centre; the floors catch a
+// regression of the encoder or the retriever.
+func TestEvalRetrievalJSON(t *testing.T) {
+	needRuntime(t)
+	code, out, stderr := runKefu("eval", "retrieval", "--config", filepath.Join(demo, "kefu.yaml"),
+		"--data", filepath.Join(demo, "knowledge-eval/queries.jsonl"), "--json")
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, stderr)
+	}
+	var s map[string]any
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	for _, k := range []string{"hit_at_1", "hit_at_5", "mrr_at_10", "answer_rate", "answer_precision", "n", "thresholds"} {
+		if _, ok := s[k]; !ok {
+			t.Errorf("missing key %q", k)
+		}
+	}
+	if s["n"].(float64) < 300 || s["hit_at_5"].(float64) < 0.7 || s["answer_precision"].(float64) < 0.75 {
+		t.Errorf("scores regressed: %s", out)
+	}
+	// --kb evaluates one FAQ file without a bot of its own.
+	code, out, _ = runKefu("eval", "retrieval", "--config", filepath.Join(demo, "kefu.yaml"), "--kb", filepath.Join(demo, "knowledge/faq.jsonl"),
+		"--data", filepath.Join(demo, "knowledge-eval/queries.jsonl"))
+	if code != 0 || !strings.Contains(out, "over 166 documents") {
+		t.Errorf("--kb: %d\n%s", code, out)
 	}
 }
