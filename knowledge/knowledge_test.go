@@ -228,3 +228,13 @@ func TestLexicalOnly(t *testing.T) {
 		t.Fatalf("%+v %v", res, err)
 	}
 }
+
+func TestCoverageFromSparseMatchesText(t *testing.T) {
+	for _, tc := range [][2]string{{"退货运费谁出", "退货的运费由谁出"}, {"花呗分期", "支持花呗 3/6/12 期"}, {"iPhone 15 能用吗", "支持 iphone 和安卓"}, {"运费", "支付方式"}} {
+		want := Coverage(tc[0], tc[1])
+		got := coverageSparse(queryTerms(tc[0]), DocumentVector(tc[1]))
+		if math.Abs(got-want) > 1e-9 {
+			t.Errorf("%q in %q: sparse %v, text %v", tc[0], tc[1], got, want)
+		}
+	}
+}

@@ -98,6 +98,48 @@ func IDF(df, n int) float64 {
 	return math.Log(1 + (float64(n)-float64(df)+0.5)/(float64(df)+0.5))
 }
 
+// queryTerm is a distinct query term with its coverage weight.
+type queryTerm struct {
+	id uint32
+	w  float64
+	t  string
+}
+
+// queryTerms lists a query's distinct terms: bigrams and words weigh 2,
+// single Han characters 1.
+func queryTerms(query string) []queryTerm {
+	var out []queryTerm
+	seen := map[string]bool{}
+	for _, t := range Terms(query) {
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
+		w := 2.0
+		if rs := []rune(t); len(rs) == 1 && unicode.Is(unicode.Han, rs[0]) {
+			w = 1
+		}
+		out = append(out, queryTerm{termID(t), w, t})
+	}
+	return out
+}
+
+// coverageSparse is Coverage computed from a chunk's sparse vector (its
+// hashed terms) instead of its text.
+func coverageSparse(q []queryTerm, v SparseVector) float64 {
+	var got, all float64
+	for _, t := range q {
+		all += t.w
+		if _, ok := slices.BinarySearch(v.Indices, t.id); ok {
+			got += t.w
+		}
+	}
+	if all == 0 {
+		return 0
+	}
+	return got / all
+}
+
 // Coverage is the calibrated lexical score of a hit: the share of the
 // query's terms found in text, bigrams and words counting twice as much as
 // single characters. It is 1 when the text contains the whole query and 0

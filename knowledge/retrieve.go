@@ -89,6 +89,7 @@ func (r *Retriever) Search(ctx context.Context, query string, k int, f Filter) (
 	if len(qv.Indices) == 0 {
 		return nil, ErrEmptyQuery
 	}
+	qt := queryTerms(query)
 	type cand struct {
 		chunk              Chunk
 		dense              float64
@@ -142,11 +143,15 @@ func (r *Retriever) Search(ctx context.Context, query string, k int, f Filter) (
 			}
 		}
 		dense = math.Max(0, math.Min(1, dense))
-		lexical := Coverage(query, c.chunk.MatchText())
+		var lexical float64
+		if len(c.chunk.Sparse.Indices) > 0 {
+			lexical = coverageSparse(qt, c.chunk.Sparse)
+		} else {
+			lexical = Coverage(query, c.chunk.MatchText())
+		}
 		w := r.cfg.DenseWeight
 		res := Result{Chunk: c.chunk, Dense: round4(dense), Lexical: round4(lexical), Score: round4(w*dense + (1-w)*lexical)}
 		res.Chunk.Vector, res.Chunk.Sparse = nil, SparseVector{}
-		res.Matched = matched(query, c.chunk.MatchText())
 		out = append(out, res)
 		for _, rank := range []int{c.denseRank, c.lexRank} {
 			if rank > 0 {
@@ -166,6 +171,9 @@ func (r *Retriever) Search(ctx context.Context, query string, k int, f Filter) (
 	})
 	if len(out) > k {
 		out = out[:k]
+	}
+	for i := range out {
+		out[i].Matched = matched(query, out[i].Chunk.MatchText())
 	}
 	return out, nil
 }

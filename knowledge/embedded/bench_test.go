@@ -374,3 +374,46 @@ func copyBench(b *testing.B, from, to string) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkChurn replaces every document of a 10k store with new vectors
+// (the graph on, so deletions are tombstoned and repaired), then searches
+// it, reporting recall@10 against brute force on the new vectors.
+func BenchmarkChurn(b *testing.B) {
+	const n = 10000
+	before, texts := benchData(n)
+	after := clustered(43, n, benchQueries, benchDim, 1000, 0.05)
+	s, err := Open(filepath.Join(b.TempDir(), "churn.db"), Options{ExactBelow: 1000, NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ingestBench(b, s, before, texts)
+	ingestBench(b, s, after, texts)
+	var rec float64
+	ctx := context.Background()
+	for _, q := range after.queries {
+		hits, err := s.SearchDense(ctx, q, 10, knowledge.Filter{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var want []string
+		for _, i := range bruteForce(after.vecs, q, 10, nil) {
+			_, id := chunkID(i, benchPer)
+			want = append(want, id)
+		}
+		rec += recall(want, hits)
+	}
+	lat := make(latencies, 0, 1<<16)
+	i := 0
+	for b.Loop() {
+		start := time.Now()
+		if _, err := s.SearchDense(ctx, after.queries[i%benchQueries], 10, knowledge.Filter{}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+		i++
+	}
+	lat.report(b, "")
+	b.ReportMetric(rec/benchQueries, "recall@10")
+	b.ReportMetric(float64(len(s.slots))/float64(n), "slots/chunk")
+}

@@ -241,7 +241,7 @@ func (h *heap) pop() candidate {
 }
 
 func (h *heap) top() candidate { return h.c[0] }
-func (h *heap) len() int        { return len(h.c) }
+func (h *heap) len() int       { return len(h.c) }
 
 // scratch is one search's working memory, pooled.
 type scratch struct {
@@ -513,6 +513,13 @@ func (g *graph) repair() {
 			sc.ids = g.selectNeighbors(cands, mmax, sc.ids)
 			g.setLinks(slot, l, sc.ids)
 			sc.pairs = cands
+			// Link back from the new neighbours, as insert does, so that
+			// nodes the dead ones led to stay reachable.
+			for _, x := range slices.Clone(sc.ids) {
+				if !slices.Contains(own, x) {
+					g.link(sc, x, slot, l)
+				}
+			}
 		}
 	}, g)
 	if ep, _, ok := g.entry(); ok && g.dead[ep] {

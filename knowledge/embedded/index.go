@@ -50,16 +50,23 @@ func (x *invIndex) add(slot uint32, terms []uint32, weights []float32) {
 // growing millions of small slices. The index must be empty.
 func (x *invIndex) build(slots []*entry) {
 	x.grow(len(slots))
-	where := map[uint32]int32{} // term -> postings count, then index in post
 	total := 0
+	for _, e := range slots {
+		if e != nil {
+			total += len(e.chunk.Sparse.Indices)
+		}
+	}
+	// term -> postings count, then index in post. Most terms of a large
+	// store are rare bigrams: guess a distinct term per ten postings.
+	where := make(map[uint32]int32, total/10)
 	for _, e := range slots {
 		if e != nil {
 			for _, t := range e.chunk.Sparse.Indices {
 				where[t]++
 			}
-			total += len(e.chunk.Sparse.Indices)
 		}
 	}
+	x.post = make(map[uint32]*postings, len(where))
 	post := make([]postings, 0, len(where))
 	ids := make([]uint32, total)
 	weights := make([]float32, total)

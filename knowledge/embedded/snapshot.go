@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // The graph snapshot, path + ".hnsw", spares Open from rebuilding the HNSW
@@ -25,9 +26,10 @@ import (
 //	          and that many uint32 links
 //	uint32    CRC-32C of everything before
 //
-// It is written at Close and after Open had to build or update the graph,
-// into a temporary file renamed over the old one, so a crash leaves the
-// old snapshot or the new, never half of one. Open uses it when the file
+// It is written when the graph is built, when a tenth of its nodes changed
+// since the last snapshot, at Close, and after Open had to build or update
+// the graph, into a temporary file renamed over the old one, so a crash
+// leaves the old snapshot or the new, never half of one. Open uses it when the file
 // id, dim and M match and its generation is not ahead of the file's: the
 // chunks written since (their records carry a newer generation) or
 // deleted since are then unlinked and linked again, and when they are more
@@ -54,11 +56,14 @@ type snapshot struct {
 // Open a rebuild, so it logs. The caller holds wmu and has repaired the
 // graph (no deleted nodes left).
 func (s *Store) saveSnapshot() {
+	start := time.Now()
+	s.unsaved = 0
 	if err := s.writeSnapshot(); err != nil {
 		s.log.Warn("graph snapshot not saved", "err", err)
 		return
 	}
 	s.snapGen = s.gen
+	s.log.Debug("graph snapshot saved", "nodes", s.graph.nodes, "took", time.Since(start))
 }
 
 func (s *Store) writeSnapshot() error {

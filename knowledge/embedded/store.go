@@ -85,17 +85,18 @@ type Store struct {
 	// by writers may be read by a writer holding wmu alone.
 	wmu     sync.Mutex
 	snapGen uint64 // the generation the snapshot file on disk reflects, 0 for none
+	unsaved int    // graph nodes added or deleted since the snapshot
 	loaded  string // how Open got its graph, for tests: "", "rebuilt", "snapshot"
 
 	// mu guards the fields below; searches hold it shared.
 	mu     sync.RWMutex
 	closed bool
 	dim    int
-	gen    uint64     // the generation of the last committed write
-	slots  []*entry   // by slot; nil when free, deleted or not published yet
-	vecs   []float32  // by slot, dim each, unit length
-	free   []uint32   // slots to reuse
-	tomb   []uint32   // slots deleted but still linked in the graph
+	gen    uint64    // the generation of the last committed write
+	slots  []*entry  // by slot; nil when free, deleted or not published yet
+	vecs   []float32 // by slot, dim each, unit length
+	free   []uint32  // slots to reuse
+	tomb   []uint32  // slots deleted but still linked in the graph
 	byID   map[string]uint32
 	docs   map[string][]uint32 // document id -> slots, by position
 	inv    *invIndex
@@ -414,7 +415,8 @@ func (s *Store) ReplaceDocument(ctx context.Context, docID string, chunks []know
 		g.insertBatch(slots)
 	}
 	s.mu.Lock()
-	for _, slot := range s.docs[docID] {
+	old := s.docs[docID]
+	for _, slot := range old {
 		s.unpublish(slot)
 	}
 	delete(s.docs, docID)
@@ -423,7 +425,7 @@ func (s *Store) ReplaceDocument(ctx context.Context, docID string, chunks []know
 	}
 	s.gen = gen
 	s.mu.Unlock()
-	s.maintain()
+	s.maintain(len(old) + len(slots))
 	return nil
 }
 
@@ -549,20 +551,24 @@ func (s *Store) deleteLocked(ctx context.Context, docID string) (int, error) {
 	delete(s.docs, docID)
 	s.gen = gen
 	s.mu.Unlock()
-	s.maintain()
+	s.maintain(n)
 	return n, nil
 }
 
 // maintain builds the graph when the store reaches ExactBelow chunks,
-// drops it under half of that, and repairs it when a tenth of its nodes
-// are deleted ones. The caller holds wmu.
-func (s *Store) maintain() {
+// drops it under half of that, repairs it when a tenth of its nodes are
+// deleted ones, and saves its snapshot when a tenth of them changed since
+// the last, so that Open after a crash has little to bring up to date.
+// changed counts the chunks the write added and removed. The caller holds
+// wmu.
+func (s *Store) maintain(changed int) {
 	live := len(s.byID)
 	switch {
 	case s.graph == nil && live >= s.opts.ExactBelow:
 		start := time.Now()
 		s.buildGraph()
 		s.log.Info("graph built", "chunks", live, "took", time.Since(start))
+		s.saveSnapshot()
 	case s.graph != nil && live < s.opts.ExactBelow/2:
 		s.mu.Lock()
 		s.graph = nil
@@ -570,8 +576,18 @@ func (s *Store) maintain() {
 		s.tomb = nil
 		s.mu.Unlock()
 		s.log.Info("graph dropped", "chunks", live)
-	case s.graph != nil && len(s.tomb) > 0 && len(s.tomb) >= s.graph.nodes/10:
-		s.repair()
+		s.removeSnapshot()
+	case s.graph != nil:
+		s.unsaved += changed
+		if len(s.tomb) > 0 && len(s.tomb) >= s.graph.nodes/10 {
+			s.repair()
+		}
+		if s.unsaved >= max(s.graph.nodes/10, 1) {
+			if len(s.tomb) > 0 {
+				s.repair()
+			}
+			s.saveSnapshot()
+		}
 	}
 }
 
@@ -784,8 +800,8 @@ func (s *Store) filter(f knowledge.Filter) (*bitset, int) {
 func (s *Store) exact(q []float32, k int, allow *bitset) []candidate {
 	n := len(s.slots)
 	parts := 1
-	if n >= 32768 && allow == nil {
-		parts = min(runtime.GOMAXPROCS(0), n/16384)
+	if n >= 8192 && allow == nil {
+		parts = min(runtime.GOMAXPROCS(0), n/4096)
 	}
 	top := make([]heap, parts)
 	scan := func(p int) {

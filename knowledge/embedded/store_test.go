@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -188,6 +190,11 @@ func TestErrors(t *testing.T) {
 				t.Errorf("error %v is not %v", err, tt.is)
 			}
 		})
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.ReplaceDocument(cancelled, "b", []knowledge.Chunk{textChunk("b", 0, "x")}); !errors.Is(err, context.Canceled) {
+		t.Errorf("ReplaceDocument with a cancelled context: %v", err)
 	}
 	_, err := s.SearchDense(ctx, make([]float32, 3), 1, knowledge.Filter{})
 	if !errors.Is(err, knowledge.ErrDimension) || !strings.Contains(err.Error(), "3-dimensional query, the store's vectors are 16") {
@@ -454,11 +461,11 @@ func indexOf(id string, per int) int {
 // deleted nodes are repaired away, their slots reused, and recall holds.
 func TestGraphChurn(t *testing.T) {
 	ctx := context.Background()
-	const n, per = 2000, 20
-	s := open(t, "", Options{ExactBelow: 500})
+	const n, per = 1000, 20
+	s := open(t, "", Options{ExactBelow: 300})
 	var cur *dataset
-	for round := range 4 {
-		cur = clustered(10+uint64(round), n, 30, 32, 60, 0.1)
+	for round := range 3 {
+		cur = clustered(10+uint64(round), n, 30, 32, 30, 0.1)
 		ingest(t, s, cur, per, nil)
 	}
 	if s.graph == nil {
@@ -523,6 +530,11 @@ func TestModes(t *testing.T) {
 	if s.graph == nil {
 		t.Fatal("no graph at 300 chunks, ExactBelow 200")
 	}
+	// The snapshot is saved as the graph is built and grows, not only at
+	// Close, so that a crash leaves little to bring up to date.
+	if _, err := os.Stat(s.snapPath()); err != nil || s.snapGen == 0 || s.gen-s.snapGen > 3 {
+		t.Errorf("snapshot: %v, of generation %d, file at %d", err, s.snapGen, s.gen)
+	}
 	for i := range 22 { // 80 chunks left
 		doc, _ := chunkID(i*10, 10)
 		if _, err := s.DeleteDocument(ctx, doc); err != nil {
@@ -531,6 +543,9 @@ func TestModes(t *testing.T) {
 	}
 	if s.graph != nil {
 		t.Fatalf("graph kept at %d chunks", s.Len())
+	}
+	if _, err := os.Stat(s.snapPath()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("snapshot of a dropped graph: %v", err)
 	}
 	hits, err := s.SearchDense(ctx, d.queries[0], 5, knowledge.Filter{})
 	if err != nil || len(hits) != 5 {

@@ -16,6 +16,7 @@ import (
 	"github.com/kefu-chat/kefu/engine"
 	"github.com/kefu-chat/kefu/engine/entity"
 	"github.com/kefu-chat/kefu/engine/service"
+	"github.com/kefu-chat/kefu/knowledge"
 	"github.com/kefu-chat/kefu/models/onnx"
 )
 
@@ -218,5 +219,38 @@ handoff: {webhook: "`+srv.URL+`"}
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the handoff webhook was not called")
+	}
+}
+
+// BenchmarkKnowledgeSearch is one hybrid search of the demo help centre
+// (277 chunks): the query's embedding with the shipped encoder, dense and
+// lexical search, fusion and scoring.
+func BenchmarkKnowledgeSearch(b *testing.B) {
+	cfg := loadDemo(b)
+	needRuntime(b, cfg)
+	b.Cleanup(func() { onnx.Shutdown() })
+	emb, err := LoadEmbedder(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { emb.Close() })
+	cfg.Knowledge.Path = filepath.Join(b.TempDir(), "kb.db")
+	norm, _ := NewNormalizer(cfg.Normalize)
+	kb, err := OpenKnowledge(context.Background(), cfg, emb, func(s string) string { return norm.Normalize(s).Text }, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { kb.Close() })
+	if _, err := kb.IngestPaths(context.Background(), cfg.Knowledge.Sources, nil); err != nil {
+		b.Fatal(err)
+	}
+	queries := []string{"你们支持花呗分期吗", "退货运费谁出", "发票多久能开好", "耳机怎么连蓝牙", "可以貨到付款嗎"}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := kb.Search(context.Background(), queries[i%len(queries)], 5, knowledge.Filter{}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
