@@ -135,6 +135,7 @@ func New(opts Options) http.Handler {
 		}
 		r.Post("/v1/classify", s.handle(s.classify))
 		r.Post("/v1/chat", s.handle(s.chat))
+		r.Post("/v1/chat/completions", s.handle(s.completions))
 		r.Get("/v1/sessions/{id}", s.handle(s.getSession))
 		r.Delete("/v1/sessions/{id}", s.handle(s.deleteSession))
 		r.Get("/v1/handoff", s.handle(s.handoffQueue))

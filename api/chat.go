@@ -80,10 +80,14 @@ func (s *server) chat(w http.ResponseWriter, r *http.Request) error {
 	} else if req.Text != "" {
 		return BadRequest(CodeInvalidArgument, "send either text or event, not both")
 	}
-	rep, err := s.engine.Turn(r.Context(), engine.Request{
+	ereq := engine.Request{
 		SessionID: req.SessionID, UserID: req.UserID, Channel: req.Channel,
 		Text: req.Text, Event: req.Event, Metadata: req.Metadata,
-	})
+	}
+	if wantsStream(r) {
+		return s.streamTurn(w, r, ereq)
+	}
+	rep, err := s.engine.Turn(r.Context(), ereq)
 	if errors.Is(err, engine.ErrStore) {
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "sessions are unavailable; try again shortly", Err: err}
 	}

@@ -33,7 +33,8 @@ type Config struct {
 	// directly; hits from ContextThreshold up are context for generation.
 	// Defaults 0.8 and 0.5.
 	AnswerThreshold, ContextThreshold float64
-	KnowledgeTopK                     int           // default 5
+	KnowledgeTopK                     int // default 5
+	Generate                          GenerateConfig
 	SaveTimeout                       time.Duration // for the session write after the reply; default 5s
 	MaxCalls                          int           // business calls per turn; default 8
 	DialogBudget                      runtime.Options
@@ -50,6 +51,8 @@ type Texts struct {
 	Error     string // a flow failed at run time
 	Released  string // an agent gave the session back to the bot
 	Resume    string // prefix when an interruption returns to a pending question
+	Budget    string // the session's generation budget is used up
+	BestMatch string // prefix of the best knowledge match when generation failed
 	GiveUp    string
 	ServiceKO string
 }
@@ -63,6 +66,8 @@ var DefaultTexts = Texts{
 	Error:     "抱歉，处理时出了点问题，我们重新开始吧。需要帮助可以输入“转人工”。",
 	Released:  "人工客服已结束服务，接下来由智能客服为您服务。",
 	Resume:    "我们回到刚才的问题：",
+	Budget:    "抱歉，本次会话的智能回答次数已用完。如需继续咨询，请输入“转人工”联系人工客服。",
+	BestMatch: "这条帮助也许能解答您的问题：",
 	GiveUp:    runtime.DefaultGiveUp,
 	ServiceKO: runtime.DefaultServiceError,
 }
@@ -95,6 +100,7 @@ type Deps struct {
 	Services   Caller                // nil: every call fails
 	Notifier   Notifier              // nil: nobody is told
 	Knowledge  Retriever             // nil: no knowledge base
+	Generator  Generator             // nil: no generative fallback
 	Logger     *slog.Logger
 	Now        func() time.Time
 	Metrics    *Metrics // nil: none
@@ -133,6 +139,15 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if cfg.KnowledgeTopK <= 0 {
 		cfg.KnowledgeTopK = 5
 	}
+	if cfg.Generate.MemoryTurns <= 0 {
+		cfg.Generate.MemoryTurns = 6
+	}
+	if cfg.Generate.MaxPromptTokens <= 0 {
+		cfg.Generate.MaxPromptTokens = 2000
+	}
+	if cfg.Generate.MaxTokens <= 0 {
+		cfg.Generate.MaxTokens = 512
+	}
 	if cfg.SaveTimeout <= 0 {
 		cfg.SaveTimeout = 5 * time.Second
 	}
@@ -147,6 +162,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 		{&t.Fallback, def.Fallback}, {&t.Blocked, def.Blocked}, {&t.Handoff, def.Handoff},
 		{&t.Waiting, def.Waiting}, {&t.Error, def.Error}, {&t.Released, def.Released},
 		{&t.Resume, def.Resume}, {&t.GiveUp, def.GiveUp}, {&t.ServiceKO, def.ServiceKO},
+		{&t.Budget, def.Budget}, {&t.BestMatch, def.BestMatch},
 	} {
 		if *f.p == "" {
 			*f.p = f.d
@@ -288,7 +304,7 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 	default:
 		e.dialog(ctx, sess, req, u, r, now)
 	}
-	r.Timings.Dialog = time.Since(t) - r.Timings.Services - r.Timings.Retrieve
+	r.Timings.Dialog = time.Since(t) - r.Timings.Services - r.Timings.Retrieve - r.Timings.Generate
 
 	intentName := r.Intent.Name
 	sess.Append(session.Turn{ID: r.TurnID, At: now, Text: req.Text, Replies: r.texts(), Intent: intentName, Route: r.Route}, e.cfg.Memory)
@@ -386,6 +402,12 @@ func (e *Engine) dialog(ctx context.Context, sess *session.Session, req Request,
 			r.Route, r.Reason = RouteKnowledge, "answer"
 			break
 		}
+		t := time.Now()
+		done := e.generate(ctx, sess, req, u, r)
+		r.Timings.Generate = time.Since(t)
+		if done {
+			break
+		}
 		r.Route, r.Reason = RouteFallback, "no match"
 		if len(r.Sources) > 0 && r.Sources[0].Score >= e.cfg.ContextThreshold {
 			r.Reason = "context only: no generative provider"
@@ -399,8 +421,12 @@ func (e *Engine) dialog(ctx context.Context, sess *session.Session, req Request,
 		r.Flow = &FlowRef{Name: out.Flow, Step: out.Step, Active: len(out.State.Stack) > 0}
 	}
 	if r.Handoff {
+		reason := handoffReason(out.Flow)
+		if r.Route != RouteFlow && r.Reason != "" {
+			reason = r.Reason
+		}
 		r.Route = RouteHandoff
-		sess.Handoff = &session.Handoff{Queue: r.queue, Reason: handoffReason(out.Flow), Since: now}
+		sess.Handoff = &session.Handoff{Queue: r.queue, Reason: reason, Since: now}
 		r.newHandoff = true
 		if len(out.Effects) == 0 || !hasText(r) {
 			r.say(e.cfg.Texts.Handoff)
@@ -434,7 +460,8 @@ func (e *Engine) knowledge(ctx context.Context, u Understanding, r *Reply) *know
 	}
 	r.Sources = r.Sources[:0]
 	for _, h := range res {
-		r.Sources = append(r.Sources, Source{ID: h.Chunk.ID, DocID: h.Chunk.DocID, Title: h.Chunk.Title, Score: h.Score, Dense: h.Dense, Lexical: h.Lexical})
+		r.Sources = append(r.Sources, Source{ID: h.Chunk.ID, DocID: h.Chunk.DocID, Title: h.Chunk.Title, Score: h.Score,
+			Dense: h.Dense, Lexical: h.Lexical, text: h.Chunk.Text, answer: h.Chunk.Answer})
 	}
 	if len(res) > 0 && res[0].Score >= e.cfg.AnswerThreshold && res[0].Chunk.Answer != "" {
 		r.Sources[0].Used = true

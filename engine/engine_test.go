@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,8 @@ import (
 	"github.com/kefu-chat/kefu/engine/session/redistest"
 	"github.com/kefu-chat/kefu/knowledge"
 	"github.com/kefu-chat/kefu/models"
+	"github.com/kefu-chat/kefu/providers"
+	"github.com/kefu-chat/kefu/providers/gateway"
 )
 
 // fakeClassifier maps texts containing a key to its intent.
@@ -460,5 +463,134 @@ func TestKnowledgeRoutes(t *testing.T) {
 	}
 	if got := replies(fx.turn(t, "k2", "A2024112200003")); got != "订单 A2024112200003 可以退货" {
 		t.Fatalf("slot after the detour: %q", got)
+	}
+}
+
+// fakeGen records prompts and answers from a function.
+type fakeGen struct {
+	last   providers.Request
+	answer func(providers.Request) (*gateway.Result, error)
+}
+
+func (f *fakeGen) Chat(ctx context.Context, route string, req providers.Request) (*gateway.Result, error) {
+	f.last = req
+	return f.answer(req)
+}
+
+// Stream streams the same answer two runes at a time.
+func (f *fakeGen) Stream(ctx context.Context, route string, req providers.Request) (*gateway.StreamResult, error) {
+	res, err := f.Chat(ctx, route, req)
+	if err != nil {
+		return &gateway.StreamResult{Attempts: res.Attempts}, err
+	}
+	rs := []rune(res.Response.Text)
+	var parts []string
+	for i := 0; i < len(rs); i += 2 {
+		parts = append(parts, string(rs[i:min(i+2, len(rs))]))
+	}
+	return &gateway.StreamResult{Stream: &partStream{parts: parts, usage: res.Response.Usage}, Provider: res.Provider, Attempts: res.Attempts, Usage: res.Response.Usage}, nil
+}
+
+type partStream struct {
+	parts []string
+	usage providers.Usage
+}
+
+func (s *partStream) Recv() (providers.Chunk, error) {
+	if len(s.parts) == 0 {
+		return providers.Chunk{Usage: &s.usage}, io.EOF
+	}
+	p := s.parts[0]
+	s.parts = s.parts[1:]
+	return providers.Chunk{Delta: p}, nil
+}
+
+func (s *partStream) Close() error { return nil }
+
+func TestStreamedGeneration(t *testing.T) {
+	fx := newFixture(t, flows)
+	fx.deps.Generator = &fakeGen{answer: func(providers.Request) (*gateway.Result, error) {
+		return &gateway.Result{Provider: "gpt", Response: &providers.Response{Text: "您好，积分可以抵现。", Usage: providers.Usage{TotalTokens: 9}}}, nil
+	}}
+	var err error
+	if fx.e, err = engine.New(engine.Config{Generate: engine.GenerateConfig{Route: "default"}}, fx.deps); err != nil {
+		t.Fatal(err)
+	}
+	var events []engine.StreamEvent
+	r, err := fx.e.Turn(context.Background(), engine.Request{SessionID: "s", Text: "积分怎么用", Stream: func(ev engine.StreamEvent) { events = append(events, ev) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deltas string
+	for _, ev := range events[1:] {
+		deltas += ev.Delta
+	}
+	if !events[0].Start || events[0].Route != engine.RouteGenerative || deltas != "您好，积分可以抵现。" || replies(r) != deltas || r.Route != engine.RouteGenerative {
+		t.Fatalf("events %+v reply %+v", events, r)
+	}
+}
+
+func TestGenerativeFallback(t *testing.T) {
+	fx := newFixture(t, flows)
+	gen := &fakeGen{answer: func(r providers.Request) (*gateway.Result, error) {
+		return &gateway.Result{Provider: "gpt", Route: "default", Cost: 0.002,
+			Response: &providers.Response{Text: "积分可以在结算页抵现。", Usage: providers.Usage{PromptTokens: 300, CompletionTokens: 20, TotalTokens: 320}},
+			Attempts: []gateway.Attempt{{Provider: "gpt"}}}, nil
+	}}
+	fx.deps.Knowledge = fakeKB{"积分": {Chunk: knowledge.Chunk{ID: "member-1#0", DocID: "member-1", Title: "积分规则", Text: "问：积分规则\n答：100积分抵1元。", Answer: "100积分抵1元。"}, Score: 0.6}}
+	fx.deps.Generator = gen
+	cfg := engine.Config{Memory: 5, Generate: engine.GenerateConfig{Route: "default", SystemPrompt: "你是客服。", SessionBudget: 600}}
+	var err error
+	if fx.e, err = engine.New(cfg, fx.deps); err != nil {
+		t.Fatal(err)
+	}
+	fx.turn(t, "g", "谢谢")
+	r := fx.turn(t, "g", "积分怎么用")
+	if r.Route != engine.RouteGenerative || replies(r) != "积分可以在结算页抵现。" || r.Provider != "gpt" || r.Usage.TotalTokens != 320 || !r.Sources[0].Used {
+		t.Fatalf("%+v", r)
+	}
+	msgs := gen.last.Messages
+	if msgs[0].Role != providers.RoleSystem || !strings.Contains(msgs[0].Content, "[1] (member-1#0) 积分规则") || !strings.Contains(msgs[0].Content, "100积分抵1元") {
+		t.Errorf("system prompt lacks the numbered passage: %q", msgs[0].Content)
+	}
+	if len(msgs) != 4 || msgs[1].Content != "谢谢" || msgs[2].Content != "不客气" || msgs[3].Content != "积分怎么用" || gen.last.SessionID != "g" {
+		t.Errorf("memory and message: %+v", msgs)
+	}
+	r = fx.turn(t, "g", "积分怎么用")
+	if r.SessionUsage == nil || r.SessionUsage.PromptTokens != 600 {
+		t.Fatalf("session usage %+v", r.SessionUsage)
+	}
+	// Past the budget (600 tokens), no more calls.
+	gen.last = providers.Request{}
+	r = fx.turn(t, "g", "积分怎么用")
+	if replies(r) != engine.DefaultTexts.Budget || gen.last.Messages != nil {
+		t.Fatalf("budget: %+v", r)
+	}
+}
+
+func TestGenerationFailure(t *testing.T) {
+	for _, tc := range []struct {
+		onFailure, route, reply string
+	}{
+		{"", engine.RouteKnowledge, engine.DefaultTexts.BestMatch + "100积分抵1元。"},
+		{"handoff", engine.RouteHandoff, engine.DefaultTexts.Handoff},
+		{"fallback", engine.RouteFallback, engine.DefaultTexts.Fallback},
+	} {
+		t.Run(tc.onFailure, func(t *testing.T) {
+			fx := newFixture(t, flows)
+			fx.deps.Knowledge = fakeKB{"积分": {Chunk: knowledge.Chunk{ID: "member-1#0", DocID: "member-1", Answer: "100积分抵1元。"}, Score: 0.6}}
+			fx.deps.Generator = &fakeGen{answer: func(providers.Request) (*gateway.Result, error) {
+				return &gateway.Result{Attempts: []gateway.Attempt{{Provider: "gpt", Kind: "unavailable"}, {Provider: "dify", Kind: "timeout"}}},
+					&providers.Error{Provider: "dify", Kind: providers.KindTimeout}
+			}}
+			var err error
+			if fx.e, err = engine.New(engine.Config{Generate: engine.GenerateConfig{Route: "default", OnFailure: tc.onFailure}}, fx.deps); err != nil {
+				t.Fatal(err)
+			}
+			r := fx.turn(t, "f", "积分怎么用")
+			if r.Route != tc.route || replies(r) != tc.reply || len(r.Attempts) != 2 || !strings.Contains(r.Reason, "timeout") {
+				t.Fatalf("%+v", r)
+			}
+		})
 	}
 }

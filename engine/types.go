@@ -3,6 +3,10 @@ package engine
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/kefu-chat/kefu/engine/session"
+	"github.com/kefu-chat/kefu/providers"
+	"github.com/kefu-chat/kefu/providers/gateway"
 )
 
 // Routes a turn can take, in the order the engine tries them.
@@ -24,6 +28,19 @@ type Request struct {
 	Event     string            // instead of Text: an event a flow can start on (event 会话开始)
 	Metadata  map[string]string // kept with nothing else; for adapters
 	Now       time.Time         // zero: the engine's clock; conversation scripts pin it
+	// Stream, when set, receives a generated reply as it is produced: a
+	// start event with the route and intent, then the text deltas. Replies
+	// that are not generated are only in the returned Reply. It is called
+	// from the turn's goroutine.
+	Stream func(StreamEvent)
+}
+
+// StreamEvent is a piece of a streamed turn.
+type StreamEvent struct {
+	Start  bool    // the first event: Route and Intent are set
+	Route  string  `json:"route,omitempty"`
+	Intent *Intent `json:"intent,omitempty"`
+	Delta  string  `json:"delta,omitempty"`
 }
 
 // Part is one piece of a reply. Channels that cannot show a type degrade
@@ -60,6 +77,7 @@ type Timings struct {
 	Classify  time.Duration `json:"-"`
 	Entities  time.Duration `json:"-"`
 	Retrieve  time.Duration `json:"-"`
+	Generate  time.Duration `json:"-"`
 	Lock      time.Duration `json:"-"`
 	Dialog    time.Duration `json:"-"`
 	Services  time.Duration `json:"-"`
@@ -77,6 +95,7 @@ func (t Timings) MarshalJSON() ([]byte, error) {
 		"lock_ms":      ms(t.Lock),
 		"dialog_ms":    ms(t.Dialog),
 		"retrieve_ms":  ms(t.Retrieve),
+		"generate_ms":  ms(t.Generate),
 		"services_ms":  ms(t.Services),
 		"save_ms":      ms(t.Save),
 		"total_ms":     ms(t.Total),
@@ -101,6 +120,9 @@ type Source struct {
 	Dense   float64 `json:"dense"`
 	Lexical float64 `json:"lexical"`
 	Used    bool    `json:"used"` // answered from it, or passed on as context
+
+	text   string // the passage, for a prompt
+	answer string // an FAQ answer
 }
 
 // Reply is the result of a turn: what to say, and why.
@@ -117,8 +139,15 @@ type Reply struct {
 	Handoff   bool           `json:"handoff"`
 	Calls     []ServiceCall  `json:"calls,omitempty"`
 	Sources   []Source       `json:"sources,omitempty"`
-	Reason    string         `json:"reason,omitempty"` // why the route: "keyword", "intent", "slot", "sensitive", "no match", "error"...
-	Timings   Timings        `json:"timings"`
+
+	// Provider, Usage and Attempts describe a generation: which provider
+	// answered, what it cost, and every attempt of the route.
+	Provider     string            `json:"provider,omitempty"`
+	Usage        *providers.Usage  `json:"usage,omitempty"`
+	SessionUsage *session.Usage    `json:"session_usage,omitempty"`
+	Attempts     []gateway.Attempt `json:"attempts,omitempty"`
+	Reason       string            `json:"reason,omitempty"` // why the route: "keyword", "intent", "slot", "sensitive", "no match", "error"...
+	Timings      Timings           `json:"timings"`
 
 	queue      string // the handoff queue a flow named
 	newHandoff bool   // this turn put the session in the queue

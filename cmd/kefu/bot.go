@@ -78,7 +78,14 @@ func openBot(path string, logger *slog.Logger) (_ *bot, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if b.engine, err = app.NewEngine(cfg, d, cls, store, kb, logger, nil); err != nil {
+	gw, err := app.OpenGateway(cfg, nil, logger)
+	if err != nil {
+		return nil, err
+	}
+	if gw != nil {
+		b.close = append(b.close, gw.Close)
+	}
+	if b.engine, err = app.NewEngine(cfg, d, cls, store, kb, gw, logger, nil); err != nil {
 		return nil, err
 	}
 	return b, nil

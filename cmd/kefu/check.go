@@ -53,6 +53,12 @@ func check(args []string, stdout io.Writer) error {
 	default:
 		fmt.Fprintf(stdout, "  flows: %d flows and rules, %d services\n", len(d.Program.FlowNames()), len(cfg.Services))
 	}
+	if gw, err := app.OpenGateway(cfg, nil, nil); err != nil {
+		problems = append(problems, err)
+	} else if gw != nil {
+		fmt.Fprintf(stdout, "  providers: %d routes\n", len(gw.Routes()))
+		gw.Close()
+	}
 	if len(problems) > 0 {
 		return errors.Join(problems...)
 	}

@@ -27,6 +27,13 @@ type wireSession struct {
 	Turns   []wireTurn      `json:"t,omitempty"`
 	Dialog  json.RawMessage `json:"d,omitempty"`
 	Handoff *wireHandoff    `json:"h,omitempty"`
+	Usage   *wireUsage      `json:"us,omitempty"`
+}
+
+type wireUsage struct {
+	Prompt     int     `json:"p,omitempty"`
+	Completion int     `json:"c,omitempty"`
+	Cost       float64 `json:"$,omitempty"`
 }
 
 type wireTurn struct {
@@ -66,6 +73,9 @@ func Encode(dst []byte, s *Session) ([]byte, error) {
 	if h := s.Handoff; h != nil {
 		w.Handoff = &wireHandoff{Queue: h.Queue, Reason: h.Reason, Since: unixNano(h.Since), Agent: h.Agent}
 	}
+	if u := s.Usage; u != (Usage{}) {
+		w.Usage = &wireUsage{Prompt: u.PromptTokens, Completion: u.CompletionTokens, Cost: u.Cost}
+	}
 	buf := bytes.NewBuffer(dst)
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false) // keep <, > and & as one byte each
@@ -103,6 +113,9 @@ func Decode(data []byte) (*Session, error) {
 	}
 	if h := w.Handoff; h != nil {
 		s.Handoff = &Handoff{Queue: intern(h.Queue), Reason: h.Reason, Since: fromUnixNano(h.Since), Agent: h.Agent}
+	}
+	if u := w.Usage; u != nil {
+		s.Usage = Usage{PromptTokens: u.Prompt, CompletionTokens: u.Completion, Cost: u.Cost}
 	}
 	return s, nil
 }

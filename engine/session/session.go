@@ -37,10 +37,22 @@ type Session struct {
 	// JSON (or nil); stores may compact it.
 	Dialog  json.RawMessage
 	Handoff *Handoff // non-nil while a human owns the session
+	// Usage is what generation has cost this session so far.
+	Usage Usage
 	// Version is the stored version this copy was read at (0 for a new
 	// session). Save increments it.
 	Version uint64
 }
+
+// Usage totals a session's generative calls.
+type Usage struct {
+	PromptTokens     int     `json:"prompt_tokens"`
+	CompletionTokens int     `json:"completion_tokens"`
+	Cost             float64 `json:"cost"`
+}
+
+// Tokens is the total of prompt and completion tokens.
+func (u Usage) Tokens() int { return u.PromptTokens + u.CompletionTokens }
 
 // Turn is one customer message and what was answered.
 type Turn struct {

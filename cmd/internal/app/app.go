@@ -22,6 +22,7 @@ import (
 	"github.com/kefu-chat/kefu/knowledge"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/onnx"
+	"github.com/kefu-chat/kefu/providers/gateway"
 )
 
 // Version is set at build time (-ldflags "-X ...app.Version=...").
@@ -34,7 +35,8 @@ type App struct {
 	Embedder   *onnx.Embedder
 	Dialog     *Dialog
 	Sessions   session.Store
-	Knowledge  *KnowledgeBase // nil without knowledge.store
+	Knowledge  *KnowledgeBase   // nil without knowledge.store
+	Gateway    *gateway.Gateway // nil without providers
 	Engine     *engine.Engine
 	Handler    http.Handler
 	Registry   *prometheus.Registry
@@ -152,7 +154,13 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 	if a.Knowledge != nil {
 		a.closers = append(a.closers, a.Knowledge.Close)
 	}
-	if a.Engine, err = NewEngine(cfg, a.Dialog, a.Classifier, a.Sessions, a.Knowledge, logger, engine.NewMetrics(a.Registry)); err != nil {
+	if a.Gateway, err = OpenGateway(cfg, a.Registry, logger); err != nil {
+		return nil, err
+	}
+	if a.Gateway != nil {
+		a.closers = append(a.closers, a.Gateway.Close)
+	}
+	if a.Engine, err = NewEngine(cfg, a.Dialog, a.Classifier, a.Sessions, a.Knowledge, a.Gateway, logger, engine.NewMetrics(a.Registry)); err != nil {
 		return nil, err
 	}
 	opts := api.Options{

@@ -98,7 +98,7 @@ func openDemoEngine(tb testing.TB, fsync bool) *engine.Engine {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { store.Close() })
-	e, err := NewEngine(cfg, d, cls, store, nil, nil, nil)
+	e, err := NewEngine(cfg, d, cls, store, nil, nil, nil, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -194,7 +194,7 @@ handoff: {webhook: "`+srv.URL+`"}
 		t.Fatal(err)
 	}
 	defer store.Close()
-	e, err := NewEngine(cfg, d, nil, store, nil, nil, nil)
+	e, err := NewEngine(cfg, d, nil, store, nil, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/kefu-chat/kefu/engine/session/boltstore"
 	"github.com/kefu-chat/kefu/engine/session/redisstore"
 	"github.com/kefu-chat/kefu/models"
+	"github.com/kefu-chat/kefu/providers/gateway"
 )
 
 // Dialog is the dialog half of a bot: the parts a turn needs besides the
@@ -186,8 +187,8 @@ func OpenSessions(cfg config.Sessions, logger *slog.Logger) (session.Store, erro
 }
 
 // NewEngine assembles the turn engine.
-// kb may be nil (no knowledge base).
-func NewEngine(cfg *config.Config, d *Dialog, cls models.Classifier, store session.Store, kb *KnowledgeBase, logger *slog.Logger, m *engine.Metrics) (*engine.Engine, error) {
+// kb and gw may be nil (no knowledge base, no generative providers).
+func NewEngine(cfg *config.Config, d *Dialog, cls models.Classifier, store session.Store, kb *KnowledgeBase, gw *gateway.Gateway, logger *slog.Logger, m *engine.Metrics) (*engine.Engine, error) {
 	t := cfg.Dialog.Texts
 	ec := engine.Config{
 		Memory:           cfg.Sessions.Memory,
@@ -195,6 +196,11 @@ func NewEngine(cfg *config.Config, d *Dialog, cls models.Classifier, store sessi
 		AnswerThreshold:  cfg.Routing.AnswerThreshold,
 		ContextThreshold: cfg.Routing.ContextThreshold,
 		KnowledgeTopK:    cfg.Knowledge.TopK,
+		Generate: engine.GenerateConfig{
+			Route: cfg.Generate.Route, SystemPrompt: cfg.Generate.SystemPrompt, MemoryTurns: cfg.Generate.MemoryTurns,
+			MaxPromptTokens: cfg.Generate.MaxPrompt, MaxTokens: cfg.Generate.MaxTokens,
+			SessionBudget: cfg.Generate.SessionBudget, OnFailure: cfg.Generate.OnFailure,
+		},
 		Texts: engine.Texts{
 			Fallback: t.Fallback, Blocked: t.Blocked, Handoff: t.Handoff, Waiting: t.Waiting,
 			Error: t.Error, Released: t.Released, Resume: t.Resume, GiveUp: t.GiveUp, ServiceKO: t.ServiceError,
@@ -208,6 +214,9 @@ func NewEngine(cfg *config.Config, d *Dialog, cls models.Classifier, store sessi
 	}
 	if kb != nil {
 		deps.Knowledge = kb
+	}
+	if gw != nil {
+		deps.Generator = gw
 	}
 	if cfg.Handoff.Webhook != "" {
 		deps.Notifier = &webhook{url: cfg.Handoff.Webhook, timeout: cfg.Handoff.Timeout.Std(), log: logger}

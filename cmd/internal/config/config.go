@@ -22,15 +22,18 @@ type Config struct {
 	ONNXRuntime ONNXRuntime `yaml:"onnxruntime"`
 	Models      Models      `yaml:"models"`
 	// Flows are glob patterns of .kefu files, relative to the config file.
-	Flows     []string       `yaml:"flows"`
-	Sessions  Sessions       `yaml:"sessions"`
-	Normalize Normalize      `yaml:"normalize"`
-	Entities  Entities       `yaml:"entities"`
-	Services  service.Config `yaml:"services"`
-	Dialog    Dialog         `yaml:"dialog"`
-	Routing   Routing        `yaml:"routing"`
-	Knowledge Knowledge      `yaml:"knowledge"`
-	Handoff   Handoff        `yaml:"handoff"`
+	Flows     []string            `yaml:"flows"`
+	Sessions  Sessions            `yaml:"sessions"`
+	Normalize Normalize           `yaml:"normalize"`
+	Entities  Entities            `yaml:"entities"`
+	Services  service.Config      `yaml:"services"`
+	Dialog    Dialog              `yaml:"dialog"`
+	Routing   Routing             `yaml:"routing"`
+	Knowledge Knowledge           `yaml:"knowledge"`
+	Providers map[string]Provider `yaml:"providers"`
+	Routes    map[string]Route    `yaml:"routes"`
+	Generate  Generate            `yaml:"generate"`
+	Handoff   Handoff             `yaml:"handoff"`
 
 	// File is the path the config was loaded from ("" when parsed from bytes).
 	File string `yaml:"-"`
@@ -204,6 +207,95 @@ type Handoff struct {
 	Timeout Duration `yaml:"timeout"`
 }
 
+// Provider is one provider instance: the keys every type shares, and the
+// type's own keys in Params, decoded strictly by the type's factory.
+type Provider struct {
+	Type    string   `yaml:"type"`
+	Timeout Duration `yaml:"timeout"` // per attempt
+	Retries int      `yaml:"retries"`
+	Prices  Prices   `yaml:"prices"`
+	Breaker Breaker  `yaml:"breaker"`
+	// Params holds the remaining keys (base_url, api_key, model…).
+	Params yaml.Node `yaml:"-"`
+	line   int
+}
+
+// Prices per 1,000 tokens, for cost accounting.
+type Prices struct {
+	Prompt     float64 `yaml:"prompt"`
+	Completion float64 `yaml:"completion"`
+}
+
+// Breaker configures a provider's circuit breaker.
+type Breaker struct {
+	Failures int      `yaml:"failures"`
+	Window   Duration `yaml:"window"`
+	Cooldown Duration `yaml:"cooldown"`
+}
+
+var providerKeys = map[string]bool{"type": true, "timeout": true, "retries": true, "prices": true, "breaker": true}
+
+// UnmarshalYAML splits the shared keys from the type's own.
+func (p *Provider) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: a provider is a mapping (type: openai, …)", n.Line)
+	}
+	common := &yaml.Node{Kind: yaml.MappingNode}
+	p.Params = yaml.Node{Kind: yaml.MappingNode, Line: n.Line}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if providerKeys[k.Value] {
+			common.Content = append(common.Content, k, n.Content[i+1])
+		} else {
+			p.Params.Content = append(p.Params.Content, k, n.Content[i+1])
+		}
+	}
+	type plain Provider
+	var c plain
+	if err := common.Decode(&c); err != nil {
+		return err
+	}
+	params := p.Params
+	*p = Provider(c)
+	p.Params, p.line = params, n.Line
+	return nil
+}
+
+// Decode decodes the type's own keys strictly into v.
+func (p *Provider) Decode(v any) error {
+	data, err := yaml.Marshal(&p.Params)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), "yaml: unmarshal errors:\n  ", ""))
+	}
+	return nil
+}
+
+// Route is a named fallback chain of providers.
+type Route struct {
+	Providers      []string `yaml:"providers"`
+	MaxConcurrency int      `yaml:"max_concurrency"`
+	RatePerSecond  float64  `yaml:"rate_per_second"`
+}
+
+// Generate configures the generative fallback.
+type Generate struct {
+	Route        string `yaml:"route"` // "" turns generation off
+	SystemPrompt string `yaml:"system_prompt"`
+	MemoryTurns  int    `yaml:"memory_turns"`
+	MaxPrompt    int    `yaml:"max_prompt_tokens"`
+	MaxTokens    int    `yaml:"max_tokens"`
+	// SessionBudget is the tokens one session may use; past it the engine
+	// stops calling providers for it. 0 means no budget.
+	SessionBudget int    `yaml:"session_budget_tokens"`
+	OnFailure     string `yaml:"on_failure"` // knowledge (default) | handoff | fallback
+	Stream        bool   `yaml:"stream"`
+}
+
 // Duration is a time.Duration written as a string ("30s").
 type Duration time.Duration
 
@@ -246,6 +338,10 @@ func Default() Config {
 		Normalize: Normalize{Action: "mask"},
 		Handoff:   Handoff{Timeout: Duration(5 * time.Second)},
 		Routing:   Routing{IntentThreshold: 0.4, AnswerThreshold: 0.8, ContextThreshold: 0.5},
+		Generate: Generate{
+			SystemPrompt: "你是本店的在线客服。请根据参考资料和对话内容，用简洁、礼貌的中文回答顾客的问题；参考资料里没有的信息不要编造，可以建议顾客输入“转人工”。",
+			MemoryTurns:  6, MaxPrompt: 2000, MaxTokens: 512, OnFailure: "knowledge",
+		},
 		Knowledge: Knowledge{
 			Path: "data/knowledge.db", Qdrant: Qdrant{Addr: "127.0.0.1:6334", Collection: "kefu"},
 			TopK: 5, Candidates: 50, Fusion: "rrf", DenseWeight: 0.5, ChunkRunes: 600,
@@ -458,6 +554,7 @@ func (c *Config) Validate() error {
 		bad("routing.context_threshold", "%v must be between 0 and routing.answer_threshold (%v)", r.ContextThreshold, r.AnswerThreshold)
 	}
 	validKnowledge(c.Knowledge, c.Models.Embedder != nil, bad)
+	validProviders(c, bad)
 	if c.Dialog.MaxSteps < 0 {
 		bad("dialog.max_steps", "must not be negative")
 	}
@@ -471,6 +568,49 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+func validProviders(c *Config, bad func(string, string, ...any)) {
+	for name, p := range c.Providers {
+		path := "providers." + name
+		if p.Type == "" {
+			bad(path+".type", "is required (e.g. openai, dify, coze)")
+		}
+		if p.Timeout < 0 {
+			bad(path+".timeout", "must not be negative")
+		}
+		if p.Retries < 0 || p.Retries > 5 {
+			bad(path+".retries", "%d is outside 0..5", p.Retries)
+		}
+	}
+	for name, r := range c.Routes {
+		path := "routes." + name
+		if len(r.Providers) == 0 {
+			bad(path+".providers", "is required: the providers to try, in order")
+		}
+		for _, p := range r.Providers {
+			if _, ok := c.Providers[p]; !ok {
+				bad(path+".providers", "unknown provider %q", p)
+			}
+		}
+		if r.MaxConcurrency < 0 || r.RatePerSecond < 0 {
+			bad(path, "limits must not be negative")
+		}
+	}
+	g := c.Generate
+	if g.Route != "" {
+		if _, ok := c.Routes[g.Route]; !ok {
+			bad("generate.route", "unknown route %q", g.Route)
+		}
+	}
+	switch g.OnFailure {
+	case "knowledge", "handoff", "fallback":
+	default:
+		bad("generate.on_failure", "%q is not knowledge, handoff or fallback", g.OnFailure)
+	}
+	if g.MemoryTurns < 0 || g.MaxPrompt < 0 || g.MaxTokens < 0 || g.SessionBudget < 0 {
+		bad("generate", "numbers must not be negative")
+	}
 }
 
 func validKnowledge(k Knowledge, haveModel bool, bad func(string, string, ...any)) {

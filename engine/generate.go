@@ -1,0 +1,214 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"unicode"
+
+	"github.com/kefu-chat/kefu/engine/session"
+	"github.com/kefu-chat/kefu/providers"
+	"github.com/kefu-chat/kefu/providers/gateway"
+)
+
+// GenerateConfig configures the generative fallback. An empty Route turns
+// it off.
+type GenerateConfig struct {
+	Route           string
+	SystemPrompt    string
+	MemoryTurns     int    // turns of memory in the prompt; default 6
+	MaxPromptTokens int    // default 2000 (estimated)
+	MaxTokens       int    // of the answer; default 512
+	SessionBudget   int    // tokens a session may use; 0 means no budget
+	OnFailure       string // knowledge (default) | handoff | fallback
+}
+
+// Generator runs a generation through a route of providers.
+type Generator interface {
+	Chat(ctx context.Context, route string, req providers.Request) (*gateway.Result, error)
+	Stream(ctx context.Context, route string, req providers.Request) (*gateway.StreamResult, error)
+}
+
+// generate answers a message no flow took and no knowledge entry answered
+// directly. It reports whether it produced a reply.
+func (e *Engine) generate(ctx context.Context, sess *session.Session, req Request, u Understanding, r *Reply) bool {
+	g := e.cfg.Generate
+	if e.d.Generator == nil || g.Route == "" {
+		return false
+	}
+	if g.SessionBudget > 0 && sess.Usage.Tokens() >= g.SessionBudget {
+		r.Route, r.Reason = RouteFallback, "session token budget used up"
+		r.say(e.cfg.Texts.Budget)
+		return true
+	}
+	var passages []Source
+	for i := range r.Sources {
+		if r.Sources[i].Score >= e.cfg.ContextThreshold {
+			passages = append(passages, r.Sources[i])
+		}
+	}
+	text := req.Text
+	if len(u.Norm.Hits) > 0 {
+		text = maskOriginal(req.Text, u.Norm)
+	}
+	preq := providers.Request{
+		Messages:  e.prompt(sess, passages, text),
+		MaxTokens: g.MaxTokens,
+		SessionID: sess.ID,
+		User:      sess.UserID,
+	}
+	var res *gateway.Result
+	var err error
+	if req.Stream != nil {
+		res, err = e.streamGenerate(ctx, g.Route, preq, req, r)
+	} else {
+		res, err = e.d.Generator.Chat(ctx, g.Route, preq)
+	}
+	if res != nil {
+		r.Provider = res.Provider
+		r.Attempts = res.Attempts
+	}
+	if err != nil {
+		e.log.Warn("generation failed", "session", sess.ID, "route", g.Route, "err", err)
+		r.Reason = fmt.Sprintf("generation failed (%s)", providers.KindOf(err))
+		e.afterFailure(r)
+		return true
+	}
+	answer := strings.TrimSpace(res.Response.Text)
+	if answer == "" {
+		r.Reason = "generation returned nothing"
+		e.afterFailure(r)
+		return true
+	}
+	r.Route, r.Reason = RouteGenerative, "generated"
+	r.say(answer)
+	u2 := res.Response.Usage
+	r.Usage = &u2
+	sess.Usage.PromptTokens += u2.PromptTokens
+	sess.Usage.CompletionTokens += u2.CompletionTokens
+	sess.Usage.Cost += res.Cost
+	su := sess.Usage
+	r.SessionUsage = &su
+	for i := range r.Sources {
+		r.Sources[i].Used = r.Sources[i].Score >= e.cfg.ContextThreshold
+	}
+	return true
+}
+
+// streamGenerate streams a generation to req.Stream and returns it as a
+// Result. Failover happens inside the gateway before the first token; an
+// error after it ends the answer where it stopped.
+func (e *Engine) streamGenerate(ctx context.Context, route string, preq providers.Request, req Request, r *Reply) (*gateway.Result, error) {
+	s, err := e.d.Generator.Stream(ctx, route, preq)
+	if err != nil {
+		if s != nil {
+			return &gateway.Result{Provider: s.Provider, Route: route, Attempts: s.Attempts}, err
+		}
+		return nil, err
+	}
+	defer s.Close()
+	req.Stream(StreamEvent{Start: true, Route: RouteGenerative, Intent: &r.Intent})
+	var b strings.Builder
+	for {
+		c, err := s.Recv()
+		if c.Delta != "" {
+			b.WriteString(c.Delta)
+			req.Stream(StreamEvent{Delta: c.Delta})
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if b.Len() == 0 {
+				return &gateway.Result{Provider: s.Provider, Route: route, Attempts: s.Attempts}, err
+			}
+			e.log.Warn("stream broke after the first token", "provider", s.Provider, "err", err)
+			break
+		}
+	}
+	s.Close() // accounts the stream: Usage and Cost are final after it
+	return &gateway.Result{Provider: s.Provider, Route: route, Attempts: s.Attempts, Cost: s.Cost,
+		Response: &providers.Response{Text: b.String(), Usage: s.Usage}}, nil
+}
+
+// afterFailure gives the customer something useful when every provider of
+// the route failed: the best knowledge match, a human, or the fallback.
+func (e *Engine) afterFailure(r *Reply) {
+	switch e.cfg.Generate.OnFailure {
+	case "handoff":
+		r.Handoff = true // the turn's handoff handling queues the session and says so
+		return
+	case "fallback":
+	default:
+		if len(r.Sources) > 0 && r.Sources[0].Score >= e.cfg.ContextThreshold && r.Sources[0].answer != "" {
+			r.Route = RouteKnowledge
+			r.Sources[0].Used = true
+			r.say(e.cfg.Texts.BestMatch + r.Sources[0].answer)
+			return
+		}
+	}
+	r.Route = RouteFallback
+	r.say(e.cfg.Texts.Fallback)
+}
+
+// prompt builds the messages: the system prompt with the numbered
+// passages, the last turns of memory, and the message, within the token
+// budget (older turns go first, then the weakest passages).
+func (e *Engine) prompt(sess *session.Session, passages []Source, text string) []providers.Message {
+	g := e.cfg.Generate
+	var history []providers.Message
+	turns := sess.Turns
+	if n := g.MemoryTurns; len(turns) > n {
+		turns = turns[len(turns)-n:]
+	}
+	for _, t := range turns {
+		if t.Text != "" {
+			history = append(history, providers.Message{Role: providers.RoleUser, Content: t.Text})
+		}
+		if len(t.Replies) > 0 {
+			history = append(history, providers.Message{Role: providers.RoleAssistant, Content: strings.Join(t.Replies, "\n")})
+		}
+	}
+	build := func(ps []Source, h []providers.Message) []providers.Message {
+		var b strings.Builder
+		b.WriteString(g.SystemPrompt)
+		if len(ps) > 0 {
+			b.WriteString("\n\n参考资料：")
+			for i, p := range ps {
+				fmt.Fprintf(&b, "\n[%d] (%s) %s\n%s", i+1, p.ID, p.Title, p.text)
+			}
+		}
+		msgs := []providers.Message{{Role: providers.RoleSystem, Content: b.String()}}
+		msgs = append(msgs, h...)
+		return append(msgs, providers.Message{Role: providers.RoleUser, Content: text})
+	}
+	msgs := build(passages, history)
+	for tokens(msgs) > g.MaxPromptTokens && (len(history) > 0 || len(passages) > 0) {
+		if len(history) > 0 {
+			history = history[1:]
+		} else {
+			passages = passages[:len(passages)-1]
+		}
+		msgs = build(passages, history)
+	}
+	return msgs
+}
+
+// tokens estimates a prompt's size: a Han character is about one token,
+// other text about four characters a token.
+func tokens(msgs []providers.Message) int {
+	n := 0
+	for _, m := range msgs {
+		other := 0
+		for _, r := range m.Content {
+			if unicode.Is(unicode.Han, r) {
+				n++
+			} else {
+				other++
+			}
+		}
+		n += (other+3)/4 + 4
+	}
+	return n
+}

@@ -1,0 +1,452 @@
+// Package gateway runs generations through routes: named chains of
+// providers tried in order, with a timeout per attempt, retries with
+// backoff and jitter on retryable failures (Retry-After honoured), a
+// circuit breaker per provider, per-route concurrency and rate limits, and
+// token and cost accounting. A stream may fail over until its first chunk
+// has been produced, never after.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/kefu-chat/kefu/providers"
+)
+
+// Instance is one configured provider with its policies.
+type Instance struct {
+	Name     string
+	Type     string
+	Provider providers.Provider
+	Timeout  time.Duration // per attempt; default 30s
+	Retries  int           // extra attempts on retryable kinds; default 0
+	Prices   Prices
+	Breaker  BreakerConfig
+}
+
+// Prices are what a provider charges per 1,000 tokens, in the shop's
+// currency, for cost accounting.
+type Prices struct {
+	Prompt     float64
+	Completion float64
+}
+
+// Cost returns the price of u.
+func (p Prices) Cost(u providers.Usage) float64 {
+	return (float64(u.PromptTokens)*p.Prompt + float64(u.CompletionTokens)*p.Completion) / 1000
+}
+
+// Route is a named fallback chain with its limits.
+type Route struct {
+	Name           string
+	Providers      []string
+	MaxConcurrency int     // calls in flight; 0 means unlimited
+	RatePerSecond  float64 // 0 means unlimited
+	Burst          int     // default: max(1, RatePerSecond)
+}
+
+// Deps are runtime parts; nil means a default.
+type Deps struct {
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	Now        func() time.Time
+	Sleep      func(ctx context.Context, d time.Duration) error
+}
+
+// Gateway is safe for concurrent use.
+type Gateway struct {
+	inst   map[string]*instance
+	routes map[string]*route
+	log    *slog.Logger
+	now    func() time.Time
+	sleep  func(context.Context, time.Duration) error
+	m      *metrics
+}
+
+type instance struct {
+	Instance
+	br *breaker
+}
+
+type route struct {
+	Route
+	sem     chan struct{}
+	limiter *rate.Limiter
+}
+
+// New checks the routes against the instances.
+func New(instances []Instance, routes []Route, d Deps) (*Gateway, error) {
+	g := &Gateway{inst: map[string]*instance{}, routes: map[string]*route{}, log: d.Logger, now: d.Now, sleep: d.Sleep}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	if g.sleep == nil {
+		g.sleep = sleepCtx
+	}
+	for _, in := range instances {
+		if in.Timeout <= 0 {
+			in.Timeout = 30 * time.Second
+		}
+		g.inst[in.Name] = &instance{Instance: in, br: newBreaker(in.Breaker, g.now)}
+	}
+	for _, r := range routes {
+		if len(r.Providers) == 0 {
+			return nil, fmt.Errorf("gateway: route %q has no providers", r.Name)
+		}
+		for _, p := range r.Providers {
+			if g.inst[p] == nil {
+				return nil, fmt.Errorf("gateway: route %q: unknown provider %q", r.Name, p)
+			}
+		}
+		rt := &route{Route: r}
+		if r.MaxConcurrency > 0 {
+			rt.sem = make(chan struct{}, r.MaxConcurrency)
+		}
+		if r.RatePerSecond > 0 {
+			b := r.Burst
+			if b <= 0 {
+				b = max(1, int(r.RatePerSecond))
+			}
+			rt.limiter = rate.NewLimiter(rate.Limit(r.RatePerSecond), b)
+		}
+		g.routes[r.Name] = rt
+	}
+	g.m = newMetrics(d.Registerer)
+	for name, in := range g.inst {
+		g.m.breaker.WithLabelValues(name).Set(0)
+		_ = in
+	}
+	return g, nil
+}
+
+// Routes lists the route names.
+func (g *Gateway) Routes() []string {
+	out := make([]string, 0, len(g.routes))
+	for n := range g.routes {
+		out = append(out, n)
+	}
+	return out
+}
+
+// Close closes every provider.
+func (g *Gateway) Close() error {
+	var errs []error
+	for _, in := range g.inst {
+		errs = append(errs, in.Provider.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Attempt records one try of one provider, for the turn's trace.
+type Attempt struct {
+	Provider string        `json:"provider"`
+	Kind     string        `json:"kind,omitempty"`    // the failure's kind; "" when it worked
+	Skipped  string        `json:"skipped,omitempty"` // why the provider was not called (breaker open)
+	Duration time.Duration `json:"-"`
+	Ms       float64       `json:"ms"`
+}
+
+// Result is a finished generation with how it was obtained.
+type Result struct {
+	Response *providers.Response
+	Provider string
+	Route    string
+	Attempts []Attempt
+	Cost     float64
+}
+
+// ErrNoRoute is returned for an unknown route name.
+var ErrNoRoute = errors.New("gateway: unknown route")
+
+// Errors for the route's own limits; they carry KindRateLimit.
+func limitErr(route, why string) error {
+	return &providers.Error{Provider: "route " + route, Kind: providers.KindRateLimit, Message: why}
+}
+
+// admit applies the route's rate and concurrency limits.
+func (g *Gateway) admit(ctx context.Context, rt *route) (func(), error) {
+	if rt.limiter != nil && !rt.limiter.Allow() {
+		g.m.limited.WithLabelValues(rt.Name, "rate").Inc()
+		return nil, limitErr(rt.Name, "rate limit reached")
+	}
+	if rt.sem == nil {
+		return func() {}, nil
+	}
+	select {
+	case rt.sem <- struct{}{}:
+		return func() { <-rt.sem }, nil
+	default:
+		g.m.limited.WithLabelValues(rt.Name, "concurrency").Inc()
+		return nil, limitErr(rt.Name, "too many calls in flight")
+	}
+}
+
+// Chat runs req through the route: each provider in order, each with its
+// retries, skipping those whose breaker is open. The error, when every
+// provider failed, is the last provider's; Result.Attempts says what was
+// tried either way.
+func (g *Gateway) Chat(ctx context.Context, routeName string, req providers.Request) (*Result, error) {
+	rt := g.routes[routeName]
+	if rt == nil {
+		return nil, fmt.Errorf("%w %q", ErrNoRoute, routeName)
+	}
+	res := &Result{Route: routeName}
+	release, err := g.admit(ctx, rt)
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	var last error
+	for _, name := range rt.Providers {
+		in := g.inst[name]
+		for try := 0; try <= in.Retries; try++ {
+			if !in.br.allow() {
+				res.Attempts = append(res.Attempts, Attempt{Provider: name, Skipped: "breaker open"})
+				last = &providers.Error{Provider: name, Kind: providers.KindUnavailable, Message: "circuit breaker open"}
+				break
+			}
+			start := g.now()
+			actx, cancel := context.WithTimeout(ctx, in.Timeout)
+			resp, err := in.Provider.Chat(actx, req)
+			cancel()
+			a := g.record(in, rt, start, err, resp)
+			res.Attempts = append(res.Attempts, a)
+			if err == nil {
+				res.Response, res.Provider = resp, name
+				res.Cost = in.Prices.Cost(resp.Usage)
+				return res, nil
+			}
+			last = err
+			kind := providers.KindOf(err)
+			if ctx.Err() != nil || kind == providers.KindCanceled {
+				return res, err
+			}
+			if !kind.Retryable() || try == in.Retries {
+				break
+			}
+			if err := g.sleep(ctx, backoff(try, err)); err != nil {
+				return res, err
+			}
+		}
+		if !providers.KindOf(last).FailOver() {
+			return res, last
+		}
+	}
+	return res, last
+}
+
+// record updates the breaker and metrics for one attempt.
+func (g *Gateway) record(in *instance, rt *route, start time.Time, err error, resp *providers.Response) Attempt {
+	d := g.now().Sub(start)
+	a := Attempt{Provider: in.Name, Duration: d, Ms: float64(d.Microseconds()) / 1000}
+	kind := "ok"
+	if err != nil {
+		kind = string(providers.KindOf(err))
+		a.Kind = kind
+		// Failures of the request itself say nothing about the provider's health.
+		switch providers.KindOf(err) {
+		case providers.KindBadRequest, providers.KindContextLength, providers.KindContentFilter, providers.KindCanceled:
+		default:
+			if g.m.breaker != nil && in.br.failure() {
+				g.log.Warn("circuit breaker opened", "provider", in.Name)
+			}
+		}
+	} else {
+		in.br.success()
+		u := resp.Usage
+		g.m.tokens.WithLabelValues(in.Name, rt.Name, "prompt").Add(float64(u.PromptTokens))
+		g.m.tokens.WithLabelValues(in.Name, rt.Name, "completion").Add(float64(u.CompletionTokens))
+		g.m.cost.WithLabelValues(in.Name, rt.Name).Add(in.Prices.Cost(u))
+	}
+	g.m.requests.WithLabelValues(in.Name, kind).Inc()
+	g.m.duration.WithLabelValues(in.Name).Observe(d.Seconds())
+	g.m.breaker.WithLabelValues(in.Name).Set(float64(in.br.state()))
+	return a
+}
+
+// backoff is exponential with full jitter from 100ms, capped at 2s; a
+// Retry-After from the provider wins when longer.
+func backoff(try int, err error) time.Duration {
+	d := time.Duration(rand.Int64N(int64(100*time.Millisecond) << try))
+	d = min(d, 2*time.Second)
+	var pe *providers.Error
+	if errors.As(err, &pe) && pe.RetryAfter > d {
+		d = min(pe.RetryAfter, 30*time.Second)
+	}
+	return d
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// StreamResult is a stream obtained through a route. Recv yields the
+// chunks; Close must be called. Usage, Provider and Attempts are complete
+// once Recv has returned io.EOF.
+type StreamResult struct {
+	providers.Stream
+	Provider string
+	Route    string
+	Attempts []Attempt
+	Usage    providers.Usage
+	Cost     float64
+}
+
+// Stream opens a stream through the route. It fails over while no chunk
+// has been produced: the first chunk is read here, so a provider that
+// fails before its first token is replaced by the next one; once a chunk
+// has been returned the stream is the caller's, and a later failure is an
+// error from Recv.
+func (g *Gateway) Stream(ctx context.Context, routeName string, req providers.Request) (*StreamResult, error) {
+	rt := g.routes[routeName]
+	if rt == nil {
+		return nil, fmt.Errorf("%w %q", ErrNoRoute, routeName)
+	}
+	res := &StreamResult{Route: routeName}
+	release, err := g.admit(ctx, rt)
+	if err != nil {
+		return res, err
+	}
+	var last error
+	for _, name := range rt.Providers {
+		in := g.inst[name]
+		for try := 0; try <= in.Retries; try++ {
+			if !in.br.allow() {
+				res.Attempts = append(res.Attempts, Attempt{Provider: name, Skipped: "breaker open"})
+				last = &providers.Error{Provider: name, Kind: providers.KindUnavailable, Message: "circuit breaker open"}
+				break
+			}
+			start := g.now()
+			// The attempt's timeout bounds the wait for the first chunk;
+			// after it the caller's context governs the stream.
+			sctx, cancel := context.WithCancel(ctx)
+			timer := time.AfterFunc(in.Timeout, cancel)
+			s, err := in.Provider.Stream(sctx, req)
+			var first providers.Chunk
+			if err == nil {
+				first, err = s.Recv()
+				if err != nil {
+					s.Close()
+				}
+			}
+			stopped := timer.Stop()
+			if err != nil {
+				cancel()
+				if !stopped && ctx.Err() == nil {
+					err = &providers.Error{Provider: name, Kind: providers.KindTimeout, Message: "no first token within " + in.Timeout.String(), Err: err}
+				}
+				res.Attempts = append(res.Attempts, g.record(in, rt, start, err, nil))
+				last = err
+				kind := providers.KindOf(err)
+				if ctx.Err() != nil || kind == providers.KindCanceled {
+					release()
+					return res, err
+				}
+				if !kind.Retryable() || try == in.Retries {
+					break
+				}
+				if err := g.sleep(ctx, backoff(try, err)); err != nil {
+					release()
+					return res, err
+				}
+				continue
+			}
+			res.Provider = name
+			res.Attempts = append(res.Attempts, Attempt{Provider: name, Duration: g.now().Sub(start), Ms: float64(g.now().Sub(start).Microseconds()) / 1000})
+			res.Stream = &proxy{g: g, in: in, rt: rt, s: s, first: &first, res: res, cancel: cancel, release: release, start: start}
+			return res, nil
+		}
+		if !providers.KindOf(last).FailOver() {
+			release()
+			return res, last
+		}
+	}
+	release()
+	return res, last
+}
+
+// proxy hands out the buffered first chunk, then the provider's stream,
+// and accounts the usage at the end.
+type proxy struct {
+	g       *Gateway
+	in      *instance
+	rt      *route
+	s       providers.Stream
+	first   *providers.Chunk
+	res     *StreamResult
+	cancel  context.CancelFunc
+	release func()
+	start   time.Time
+	once    sync.Once
+	done    bool
+}
+
+func (p *proxy) Recv() (providers.Chunk, error) {
+	if p.first != nil {
+		c := *p.first
+		p.first = nil
+		p.note(c)
+		return c, nil
+	}
+	if p.done {
+		return providers.Chunk{}, io.EOF
+	}
+	c, err := p.s.Recv()
+	if err == io.EOF {
+		p.note(c)
+		p.done = true
+		p.finish(nil)
+		return c, io.EOF
+	}
+	if err != nil {
+		p.done = true
+		p.finish(err)
+		return c, err
+	}
+	p.note(c)
+	return c, nil
+}
+
+func (p *proxy) note(c providers.Chunk) {
+	if c.Usage != nil {
+		p.res.Usage = *c.Usage
+	}
+}
+
+func (p *proxy) finish(err error) {
+	p.once.Do(func() {
+		p.res.Cost = p.in.Prices.Cost(p.res.Usage)
+		resp := &providers.Response{Usage: p.res.Usage}
+		p.g.record(p.in, p.rt, p.start, err, resp)
+	})
+}
+
+func (p *proxy) Close() error {
+	err := p.s.Close()
+	p.cancel()
+	p.finish(nil)
+	if p.release != nil {
+		p.release()
+		p.release = nil
+	}
+	return err
+}
