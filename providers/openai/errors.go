@@ -96,6 +96,13 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// CloseIdleConnections passes http.Client.CloseIdleConnections on.
+func (t *transport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // doneWatcher passes a stream's body through, noting a "data: [DONE]"
 // line. Only the first bytes of each line are kept.
 type doneWatcher struct {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kefu-chat/kefu/cmd/internal/config"
 	"github.com/kefu-chat/kefu/providers"
+	_ "github.com/kefu-chat/kefu/providers/all" // the built-in provider types
 	"github.com/kefu-chat/kefu/providers/gateway"
 )
 
