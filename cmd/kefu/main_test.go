@@ -12,12 +12,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kefu-chat/kefu/knowledge/embedded"
 	"github.com/kefu-chat/kefu/models/onnx"
+	"github.com/kefu-chat/kefu/providers/openai/openaitest"
 )
 
 var (
@@ -526,5 +528,92 @@ func TestEvalRetrievalJSON(t *testing.T) {
 		"--data", filepath.Join(demo, "knowledge-eval/queries.jsonl"))
 	if code != 0 || !strings.Contains(out, "over 166 documents") {
 		t.Errorf("--kb: %d\n%s", code, out)
+	}
+}
+
+// TestGenerativeEndToEnd serves the demo bot with an OpenAI-compatible
+// provider (a local double of the wire format) as its generative fallback:
+// a question the help centre cannot answer directly is generated with the
+// retrieved passages; the same turn streams over SSE; a dead primary fails
+// over to the second provider of the route.
+func TestGenerativeEndToEnd(t *testing.T) {
+	needRuntime(t)
+	var prompts []string
+	var mu sync.Mutex
+	up := openaitest.New(t, openaitest.Config{APIKey: "sk-e2e", Reply: func(r openaitest.ChatRequest) string {
+		mu.Lock()
+		prompts = append(prompts, r.Messages[0].Content)
+		mu.Unlock()
+		return "您好，积分可以在结算时抵现，100积分抵1元。"
+	}})
+	dir := t.TempDir()
+	cfg := demoConfig(t, dir)
+	extra := `
+providers:
+  dead: {type: openai, base_url: "http://127.0.0.1:1/v1", api_key: x, model: m, timeout: 2s}
+  gpt: {type: openai, base_url: "` + up.URL + `", api_key: "${KEFU_TEST_KEY}", model: gpt-test, prices: {prompt: 0.001, completion: 0.002}}
+routes:
+  default: {providers: [dead, gpt]}
+generate:
+  route: default
+`
+	f, _ := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(extra)
+	f.Close()
+	t.Setenv("KEFU_TEST_KEY", "sk-e2e")
+	if code, out, stderr := runKefu("check", "--config", cfg); code != 0 || !strings.Contains(out, "providers: 1 routes") {
+		t.Fatalf("check: %d %s %s", code, out, stderr)
+	}
+	s := startServer(t, "--config", cfg, "--demo")
+	var r struct {
+		chatReply
+		Provider string
+		Attempts []struct{ Provider, Kind string }
+		Sources  []struct {
+			ID   string
+			Used bool
+		}
+		Usage struct{ TotalTokens int `json:"total_tokens"` }
+	}
+	if code := postJSON(t, s.base+"/v1/chat", `{"session_id":"g1","text":"积分到底该怎么用才划算"}`, &r); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	if r.Route != "generative" || r.Provider != "gpt" || len(r.Replies) != 1 || !strings.Contains(r.Replies[0].Text, "积分") {
+		t.Fatalf("generative turn: %+v", r)
+	}
+	if len(r.Attempts) != 2 || r.Attempts[0].Provider != "dead" || r.Attempts[0].Kind != "unavailable" || r.Usage.TotalTokens == 0 {
+		t.Errorf("failover trace: %+v", r)
+	}
+	mu.Lock()
+	if len(prompts) == 0 || !strings.Contains(prompts[0], "参考资料") || !strings.Contains(prompts[0], "[1] (member-") {
+		t.Errorf("system prompt lacks the retrieved passages: %q", prompts)
+	}
+	mu.Unlock()
+	// The same over SSE.
+	req, _ := http.NewRequest("POST", s.base+"/v1/chat", strings.NewReader(`{"session_id":"g2","text":"积分到底该怎么用才划算"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "event: start") || strings.Count(string(body), "event: delta") < 2 || !strings.Contains(string(body), "event: done") {
+		t.Errorf("SSE:\n%s", body)
+	}
+	s.stop(t)
+}
+
+func TestCheckUnknownProviderType(t *testing.T) {
+	needRuntime(t)
+	dir := t.TempDir()
+	cfg := demoConfig(t, dir)
+	f, _ := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("\nproviders:\n  gpt: {type: gtp, model: x}\nroutes:\n  default: {providers: [gpt]}\n")
+	f.Close()
+	code, _, stderr := runKefu("check", "--config", cfg)
+	if code != 1 || !strings.Contains(stderr, `providers.gpt: providers: unknown type "gtp" (have: coze, dify, openai)`) {
+		t.Fatalf("code %d: %s", code, stderr)
 	}
 }

@@ -232,6 +232,10 @@ func kindFor(status int, code, typ, msg string) providers.Kind {
 		return providers.KindContentFilter
 	case "invalid_api_key":
 		return providers.KindAuth
+	case "insufficient_quota":
+		// A 429 that waiting does not cure: like a bad credential, fail
+		// over without retrying.
+		return providers.KindAuth
 	}
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:

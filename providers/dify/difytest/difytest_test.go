@@ -79,7 +79,9 @@ func TestOwnership(t *testing.T) {
 
 func TestStreamFraming(t *testing.T) {
 	s := difytest.New(t, key)
-	s.Hook = func(difytest.Call) difytest.Behavior { return difytest.Behavior{FirstTokenDelay: 50 * time.Millisecond} }
+	s.Hook = func(difytest.Call) difytest.Behavior {
+		return difytest.Behavior{FirstTokenDelay: 50 * time.Millisecond}
+	}
 	_, body := post(t, s.URL+"/chat-messages", "Bearer "+key, `{"query":"hello world","inputs":{},"user":"u","response_mode":"streaming"}`)
 	frames := strings.Split(body, "\n\n")
 	if frames[len(frames)-1] != "" {
