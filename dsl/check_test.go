@@ -23,6 +23,7 @@ var testSchema = dsl.Schema{
 	Services: map[string]map[string][]string{
 		"订单服务": {"查询": {"订单号"}, "退货": {"订单号", "原因"}},
 	},
+	Routes: []string{"default", "售后"},
 }
 
 // TestCheck loads each testdata/check/*.txtar archive: its .kefu files are

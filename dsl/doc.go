@@ -52,13 +52,14 @@
 //
 //	Body      = Stmt { Stmt } .
 //	Stmt      = Simple NEWLINE | If | Slot | Call .
-//	Simple    = Say | Ask | Set | Goto | Handoff | End | InlineIf .
+//	Simple    = Say | Ask | Set | Goto | Handoff | End | Generate | InlineIf .
 //	Say       = "say" Template .
 //	Ask       = "ask" Template .
 //	Set       = "set" [ "$" ] Name "=" Expr .
 //	Goto      = "trigger" Name .
 //	Handoff   = "handoff" [ String ] .
 //	End       = "end" .
+//	Generate  = "generate" Template [ "via" Name ] .
 //	InlineIf  = "if" Expr "then" Simple { "elif" Expr "then" Simple } [ "else" Simple ] .
 //	If        = "if" Expr NEWLINE INDENT Body DEDENT
 //	            { "elif" Expr NEWLINE INDENT Body DEDENT }

@@ -361,11 +361,14 @@ func (e *Engine) dialog(ctx context.Context, sess *session.Session, req Request,
 		msg.Entities = append(msg.Entities, runtime.Entity{Type: en.Type, Value: en.Value})
 	}
 	out, err := runtime.Run(e.d.Program, st, runtime.Input{Message: msg}, e.opts)
-	for calls := 0; err == nil && out.Call != nil; calls++ {
+	for calls := 0; err == nil && (out.Call != nil || out.Generate != nil); calls++ {
 		var res runtime.CallResult
-		if calls >= e.cfg.MaxCalls {
+		switch {
+		case calls >= e.cfg.MaxCalls:
 			res.Err = fmt.Errorf("engine: more than %d calls in one turn", e.cfg.MaxCalls)
-		} else {
+		case out.Generate != nil:
+			res = e.flowGenerate(ctx, sess, req, u, r, out.Generate)
+		default:
 			res = e.call(ctx, out.Call, r)
 		}
 		e.effects(out.Effects, r)

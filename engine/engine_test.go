@@ -594,3 +594,30 @@ func TestGenerationFailure(t *testing.T) {
 		})
 	}
 }
+
+func TestFlowGenerate(t *testing.T) {
+	fx := newFixture(t, flows)
+	gen := &fakeGen{answer: func(r providers.Request) (*gateway.Result, error) {
+		return &gateway.Result{Provider: "gpt", Response: &providers.Response{Text: "非常抱歉！", Usage: providers.Usage{PromptTokens: 40, CompletionTokens: 5, TotalTokens: 45}}}, nil
+	}}
+	f, errs := parse.File("g.kefu", []byte("when \"不满意\" then generate \"请安抚顾客\"\n"))
+	if len(errs) > 0 {
+		t.Fatal(errs.Render())
+	}
+	prog, cerrs := compile.Compile([]*ast.File{f}, compile.Schema{DefaultRoute: "default"})
+	if len(cerrs) > 0 {
+		t.Fatal(cerrs.Render())
+	}
+	fx.deps.Program, fx.deps.Generator = prog, gen
+	var err error
+	if fx.e, err = engine.New(engine.Config{Generate: engine.GenerateConfig{Route: "default", SystemPrompt: "你是客服。"}}, fx.deps); err != nil {
+		t.Fatal(err)
+	}
+	r := fx.turn(t, "fg", "我很不满意")
+	if replies(r) != "非常抱歉！" || r.Route != engine.RouteFlow || r.Provider != "gpt" || r.SessionUsage.PromptTokens != 40 {
+		t.Fatalf("%+v", r)
+	}
+	if sys := gen.last.Messages[0].Content; sys != "你是客服。\n\n请安抚顾客" {
+		t.Errorf("system prompt %q", sys)
+	}
+}

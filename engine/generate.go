@@ -2,11 +2,14 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 	"unicode"
 
+	"github.com/kefu-chat/kefu/dsl/runtime"
 	"github.com/kefu-chat/kefu/engine/session"
 	"github.com/kefu-chat/kefu/providers"
 	"github.com/kefu-chat/kefu/providers/gateway"
@@ -94,6 +97,46 @@ func (e *Engine) generate(ctx context.Context, sess *session.Session, req Reques
 		r.Sources[i].Used = r.Sources[i].Score >= e.cfg.ContextThreshold
 	}
 	return true
+}
+
+// flowGenerate performs a flow's generate: the flow's prompt joins the
+// system prompt, with the conversation's memory and the message.
+func (e *Engine) flowGenerate(ctx context.Context, sess *session.Session, req Request, u Understanding, rep *Reply, g *runtime.GenerateRequest) runtime.CallResult {
+	cfg := e.cfg.Generate
+	route := g.Route
+	if route == "" {
+		route = cfg.Route
+	}
+	if e.d.Generator == nil || route == "" {
+		return runtime.CallResult{Err: errors.New("engine: generation is off")}
+	}
+	if cfg.SessionBudget > 0 && sess.Usage.Tokens() >= cfg.SessionBudget {
+		return runtime.CallResult{Err: errors.New("engine: session token budget used up")}
+	}
+	text := req.Text
+	if len(u.Norm.Hits) > 0 {
+		text = maskOriginal(req.Text, u.Norm)
+	}
+	msgs := e.prompt(sess, nil, text)
+	msgs[0].Content += "\n\n" + g.Prompt
+	t := time.Now()
+	res, err := e.d.Generator.Chat(ctx, route, providers.Request{Messages: msgs, MaxTokens: cfg.MaxTokens, SessionID: sess.ID, User: sess.UserID})
+	rep.Timings.Generate += time.Since(t)
+	if res != nil {
+		rep.Provider, rep.Attempts = res.Provider, append(rep.Attempts, res.Attempts...)
+	}
+	if err != nil {
+		e.log.Warn("flow generation failed", "session", sess.ID, "route", route, "err", err)
+		return runtime.CallResult{Err: err}
+	}
+	u2 := res.Response.Usage
+	rep.Usage = &u2
+	sess.Usage.PromptTokens += u2.PromptTokens
+	sess.Usage.CompletionTokens += u2.CompletionTokens
+	sess.Usage.Cost += res.Cost
+	su := sess.Usage
+	rep.SessionUsage = &su
+	return runtime.CallResult{Value: res.Response.Text}
 }
 
 // streamGenerate streams a generation to req.Stream and returns it as a

@@ -573,7 +573,9 @@ generate:
 			ID   string
 			Used bool
 		}
-		Usage struct{ TotalTokens int `json:"total_tokens"` }
+		Usage struct {
+			TotalTokens int `json:"total_tokens"`
+		}
 	}
 	if code := postJSON(t, s.base+"/v1/chat", `{"session_id":"g1","text":"积分到底该怎么用才划算"}`, &r); code != 200 {
 		t.Fatalf("status %d", code)

@@ -179,6 +179,15 @@ type Set struct {
 	Comment string
 }
 
+// Generate asks the generative fallback's route (or the named one) to
+// answer Prompt, with the conversation's memory, and says the answer.
+type Generate struct {
+	Pos     source.Pos
+	Prompt  *Template
+	Route   *Ident // optional: generate "…" via 路由
+	Comment string
+}
+
 // Goto is `trigger 流程名`: run another flow, then come back.
 type Goto struct {
 	Pos     source.Pos
@@ -268,13 +277,14 @@ func (*Entity) decl()  {}
 func (*Var) decl()     {}
 func (*Comment) decl() {}
 
-func (*Say) stmt()     {}
-func (*Ask) stmt()     {}
-func (*Set) stmt()     {}
-func (*Goto) stmt()    {}
-func (*Handoff) stmt() {}
-func (*End) stmt()     {}
-func (*If) stmt()      {}
-func (*Slot) stmt()    {}
-func (*Call) stmt()    {}
-func (*Comment) stmt() {}
+func (*Say) stmt()      {}
+func (*Ask) stmt()      {}
+func (*Set) stmt()      {}
+func (*Goto) stmt()     {}
+func (*Generate) stmt() {}
+func (*Handoff) stmt()  {}
+func (*End) stmt()      {}
+func (*If) stmt()       {}
+func (*Slot) stmt()     {}
+func (*Call) stmt()     {}
+func (*Comment) stmt()  {}

@@ -179,6 +179,12 @@ func (d *dumper) stmt(s Stmt) {
 		} else {
 			d.line(s.Comment, "Handoff")
 		}
+	case *Generate:
+		if s.Route != nil {
+			d.line(s.Comment, "Generate %s via %s", template(s.Prompt), ident(s.Route))
+		} else {
+			d.line(s.Comment, "Generate %s", template(s.Prompt))
+		}
 	case *End:
 		d.line(s.Comment, "End")
 	case *If:

@@ -72,6 +72,9 @@ func Inspect(node any, f func(any) bool) {
 		walk(n.Flow)
 	case *Handoff:
 		walk(n.Queue)
+	case *Generate:
+		walk(n.Prompt)
+		walk(n.Route)
 	case *If:
 		for _, c := range n.Clauses {
 			walk(c)
@@ -140,6 +143,8 @@ func isNil(n any) bool {
 	case *Goto:
 		return n == nil
 	case *Handoff:
+		return n == nil
+	case *Generate:
 		return n == nil
 	case *End:
 		return n == nil

@@ -29,6 +29,11 @@ type Schema struct {
 	// Services maps each configured business service to its operations
 	// and their parameters. A call to anything else is an error.
 	Services map[string]map[string][]string
+	// Routes are the configured provider routes `generate … via` may name;
+	// DefaultRoute is the generative fallback's ("" when generation is
+	// off, so a generate without via is an error).
+	Routes       []string
+	DefaultRoute string
 }
 
 // numberTypes are entity types whose values conditions see as numbers.
@@ -501,6 +506,22 @@ func (c *compiler) stmt(s ast.Stmt) {
 		c.emit(st)
 	case *ast.End:
 		c.emit(Step{Op: OpEnd, Pos: c.pos(s.Pos), Label: "end"})
+	case *ast.Generate:
+		st := Step{Op: OpGenerate, Pos: c.pos(s.Pos), Label: c.label("generate", s.Pos), Text: c.template(s.Prompt)}
+		switch {
+		case s.Route != nil:
+			if !contains(c.schema.Routes, s.Route.Name) {
+				hint := "declare it under routes: in kefu.yaml"
+				if len(c.schema.Routes) > 0 {
+					hint = c.suggest(s.Route.Name, c.schema.Routes, "configured routes: "+list(c.schema.Routes, 8))
+				}
+				c.errorf(s.Route.Pos, runes(s.Route.Name), hint, "unknown route %q", s.Route.Name)
+			}
+			st.Name = s.Route.Name
+		case c.schema.DefaultRoute == "":
+			c.errorf(s.Pos, 8, "set generate.route in kefu.yaml, or name a route: generate \"…\" via 路由", "generate has no route: generation is off")
+		}
+		c.emit(st)
 	case *ast.If:
 		c.ifStmt(s)
 	case *ast.Slot:
@@ -825,6 +846,8 @@ func stmtPos(s ast.Stmt) (source.Pos, int) {
 		return s.Pos, 7
 	case *ast.Handoff:
 		return s.Pos, 7
+	case *ast.Generate:
+		return s.Pos, 8
 	case *ast.End:
 		return s.Pos, 3
 	case *ast.If:

@@ -51,9 +51,10 @@ const (
 	OpJumpIfNot               // Expr, Target
 	OpSlot                    // Slot
 	OpCall                    // Call; Target is the error block, or -1
+	OpGenerate                // Text (the prompt), Name (the route, "" for the default)
 )
 
-var opNames = [...]string{OpSay: "say", OpAsk: "ask", OpSet: "set", OpGoto: "trigger", OpHandoff: "handoff", OpEnd: "end", OpJump: "jump", OpJumpIfNot: "if", OpSlot: "slot", OpCall: "call"}
+var opNames = [...]string{OpSay: "say", OpAsk: "ask", OpSet: "set", OpGoto: "trigger", OpHandoff: "handoff", OpEnd: "end", OpJump: "jump", OpJumpIfNot: "if", OpSlot: "slot", OpCall: "call", OpGenerate: "generate"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) && opNames[o] != "" {

@@ -78,6 +78,8 @@ func stmtPos(s ast.Stmt) source.Pos {
 		return s.Pos
 	case *ast.Handoff:
 		return s.Pos
+	case *ast.Generate:
+		return s.Pos
 	case *ast.End:
 		return s.Pos
 	case *ast.If:
@@ -325,6 +327,12 @@ func simple(s ast.Stmt, cmts *[]string) string {
 			return "handoff " + quote(s.Queue.Value)
 		}
 		return "handoff"
+	case *ast.Generate:
+		add(s.Comment)
+		if s.Route != nil {
+			return "generate " + template(s.Prompt) + " via " + ident(s.Route)
+		}
+		return "generate " + template(s.Prompt)
 	case *ast.End:
 		add(s.Comment)
 		return "end"

@@ -275,10 +275,11 @@ var keywords = map[string]bool{
 	"entity": true, "var": true, "say": true, "ask": true, "set": true, "trigger": true,
 	"handoff": true, "end": true, "if": true, "elif": true, "else": true, "slot": true,
 	"where": true, "retry": true, "call": true, "timeout": true, "error": true,
+	"generate": true, "via": true,
 }
 
 // stmtWords start statements, in the order suggestions prefer.
-var stmtWords = []string{"say", "ask", "set", "trigger", "handoff", "end", "if", "elif", "else", "slot", "call"}
+var stmtWords = []string{"say", "ask", "set", "trigger", "handoff", "end", "if", "elif", "else", "slot", "call", "generate"}
 
 var declWords = []string{"when", "flow", "entity", "var"}
 
@@ -772,7 +773,7 @@ func (p *parser) stmt(prev ast.Stmt) ast.Stmt {
 			return p.slot()
 		case "call":
 			return p.call()
-		case "say", "ask", "set", "trigger", "handoff", "end":
+		case "say", "ask", "set", "trigger", "handoff", "end", "generate":
 			s := p.simple(false)
 			setComment(s, p.endLine(t.val, "one step per line"))
 			return s
@@ -835,6 +836,8 @@ func setComment(s ast.Stmt, c string) {
 	case *ast.Goto:
 		s.Comment = c
 	case *ast.Handoff:
+		s.Comment = c
+	case *ast.Generate:
 		s.Comment = c
 	case *ast.End:
 		s.Comment = c
@@ -916,6 +919,20 @@ func (p *parser) simple(inline bool) ast.Stmt {
 	case "end":
 		p.next()
 		return &ast.End{Pos: source.Pos(t.pos)}
+	case "generate":
+		//	Generate = "generate" Template [ "via" Name ] .
+		p.next()
+		s := p.peek()
+		if s.typ != itemString {
+			p.fail(s, "generate needs a prompt in quotes", `generate "请根据订单 {订单号} 的情况安抚顾客"`)
+		}
+		p.next()
+		g := &ast.Generate{Pos: source.Pos(t.pos), Prompt: p.template(s)}
+		if isWord(p.peek(), "via") {
+			p.next()
+			g.Route = p.name("a route", "via needs a route name", `generate "…" via default`)
+		}
+		return g
 	case "if":
 		return p.ifStmt(true)
 	case "slot", "call":

@@ -112,15 +112,25 @@ type CallRequest struct {
 	Retry      int           // -1: the service's default
 }
 
+// GenerateRequest is a generation a flow asked for: the prompt and the
+// route ("" for the configured default).
+type GenerateRequest struct {
+	Prompt string
+	Route  string
+}
+
 // Output is the result of one Run.
 type Output struct {
 	State   State
 	Effects []Effect
 	Handled bool         // a rule or flow took the message
 	Call    *CallRequest // non-nil: perform it, then Run with Input.Call
-	Flow    string       // the flow that ran last (for the trace)
-	Step    string       // its step
-	Steps   int          // steps executed
+	// Generate, when non-nil, asks for a generation; Run again with its
+	// text as Input.Call.Value (a string) or its failure as Err.
+	Generate *GenerateRequest
+	Flow     string // the flow that ran last (for the trace)
+	Step     string // its step
+	Steps    int    // steps executed
 
 	// Reprompted reports that the message did not answer the pending slot
 	// and was asked again (a retry, not the give-up). Pending is then the
@@ -139,6 +149,7 @@ type Options struct {
 
 	ServiceError string // said when a call fails and the flow has no `on error`
 	GiveUp       string // said when a slot's retries run out
+	GenerateKO   string // said when a flow's generate fails; the flow goes on
 	Restarted    string // said when a reload changed the step a session was on
 }
 
@@ -147,6 +158,7 @@ const (
 	DefaultServiceError = "抱歉，系统暂时查询不到，请稍后再试，或输入“转人工”联系客服。"
 	DefaultGiveUp       = "抱歉，我还是没能识别，先结束这一步。需要帮助可以随时输入“转人工”。"
 	DefaultRestarted    = "抱歉，流程刚刚更新了，我们从头再来一次。"
+	DefaultGenerateKO   = "抱歉，这个问题我暂时答不上来，您可以输入“转人工”咨询人工客服。"
 )
 
 // Errors a Run can end with, wrapped in *Error.
@@ -207,6 +219,9 @@ func Run(p *compile.Program, st State, in Input, opt Options) (Output, error) {
 	}
 	if opt.Restarted == "" {
 		opt.Restarted = DefaultRestarted
+	}
+	if opt.GenerateKO == "" {
+		opt.GenerateKO = DefaultGenerateKO
 	}
 	r := &run{p: p, opt: opt, msg: in.Message, start: opt.Now()}
 	r.out.State = clone(st)
@@ -501,6 +516,16 @@ func (r *run) exec() error {
 			}
 			top.Waiting, top.Tries = true, 0
 			return r.sayTemplate(Ask, f, top, s.Slot.Ask)
+		case compile.OpGenerate:
+			n := len(r.out.Effects)
+			if err := r.sayTemplate(Say, f, top, s.Text); err != nil {
+				return err
+			}
+			prompt := r.out.Effects[n].Text
+			r.out.Effects = r.out.Effects[:n]
+			top.Calling = true
+			r.out.Generate = &GenerateRequest{Prompt: prompt, Route: s.Name}
+			return nil
 		case compile.OpCall:
 			req := &CallRequest{Service: s.Call.Service, Op: s.Call.Op, Timeout: time.Duration(s.Call.Timeout), Retry: s.Call.Retry}
 			for i, a := range s.Call.Args {
@@ -551,11 +576,20 @@ func (r *run) pop() bool {
 
 func (r *run) callResult(top *Frame, res *CallResult) error {
 	f := r.p.Flows[top.Flow]
-	if f == nil || top.PC >= len(f.Steps) || f.Steps[top.PC].Op != compile.OpCall {
+	if f == nil || top.PC >= len(f.Steps) || (f.Steps[top.PC].Op != compile.OpCall && f.Steps[top.PC].Op != compile.OpGenerate) {
 		return r.fail(ErrState)
 	}
 	s := &f.Steps[top.PC]
 	top.Calling = false
+	if s.Op == compile.OpGenerate {
+		text, _ := res.Value.(string)
+		if res.Err != nil || strings.TrimSpace(text) == "" {
+			text = r.opt.GenerateKO
+		}
+		r.say(Say, strings.TrimSpace(text))
+		r.advance(top, f)
+		return nil
+	}
 	if res.Err == nil {
 		if s.Call.Result != "" {
 			r.setLocal(top, s.Call.Result, res.Value)

@@ -371,3 +371,35 @@ func BenchmarkStep(b *testing.B) {
 		}
 	}
 }
+
+func TestGenerate(t *testing.T) {
+	f, errs := parse.File("t.kefu", []byte(`
+flow 安抚
+  on intent 投诉
+  slot 问题 ask "发生了什么？"
+  generate "顾客反映：{问题}。请先道歉再安抚。" via 售后
+  say "已为您记录。"
+`))
+	if len(errs) > 0 {
+		t.Fatal(errs.Render())
+	}
+	s := schema
+	s.Routes = []string{"售后"}
+	p, cerrs := compile.Compile([]*ast.File{f}, s)
+	if len(cerrs) > 0 {
+		t.Fatal(cerrs.Render())
+	}
+	out, _ := runtime.Run(p, runtime.State{}, runtime.Input{Message: intent("投诉", "我要投诉")}, runtime.Options{})
+	answer := runtime.Message{Text: "快递员态度很差", Original: "快递员态度很差"}
+	out, err := runtime.Run(p, out.State, runtime.Input{Message: answer}, runtime.Options{})
+	if err != nil || out.Generate == nil || out.Generate.Prompt != "顾客反映：快递员态度很差。请先道歉再安抚。" || out.Generate.Route != "售后" {
+		t.Fatalf("generate request: %+v %v (effects %+v, state %+v)", out.Generate, err, out.Effects, out.State)
+	}
+	done, err := runtime.Run(p, out.State, runtime.Input{Message: text("快递员态度很差"), Call: &runtime.CallResult{Value: "非常抱歉给您带来不好的体验。"}}, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, texts(done.Effects), "非常抱歉给您带来不好的体验。", "已为您记录。")
+	failed, _ := runtime.Run(p, out.State, runtime.Input{Message: text("x"), Call: &runtime.CallResult{Err: errors.New("down")}}, runtime.Options{})
+	expect(t, texts(failed.Effects), runtime.DefaultGenerateKO, "已为您记录。")
+}

@@ -56,6 +56,11 @@ func LoadDialog(cfg *config.Config, intents []string, logger *slog.Logger) (*Dia
 		return nil, fmt.Errorf("entities: %w", err)
 	}
 	schema := Schema(intents, base, d.Services)
+	for name := range cfg.Routes {
+		schema.Routes = append(schema.Routes, name)
+	}
+	sort.Strings(schema.Routes)
+	schema.DefaultRoute = cfg.Generate.Route
 	paths, err := FlowFiles(cfg)
 	if err != nil {
 		return nil, err
