@@ -85,7 +85,7 @@
 //	Comment   # to the end of the line, outside strings, regexes and brackets
 //
 // Keywords: when then flow on intent event entity var say ask set trigger
-// handoff end if elif else slot where retry call timeout error. They cannot
+// handoff end if elif else slot where retry call timeout error generate via. They cannot
 // be names, except after $ ($end), as a named call argument (timeout = 3) and
 // as an entity value; inside an expression they are words like any other,
 // except the stops of its clause listed above (at depth 0, outside strings,

@@ -7,13 +7,13 @@ import (
 
 // Document is one source of knowledge before chunking.
 type Document struct {
-	ID     string   // stable: the file's path relative to the ingest root, or an FAQ entry's id
-	Title  string   // optional; Markdown takes its first heading; an FAQ entry's question
+	ID    string // stable: the file's path relative to the ingest root, or an FAQ entry's id
+	Title string // optional; Markdown takes its first heading; an FAQ entry's question
 	// Questions are an FAQ entry's question and its alternatives.
 	Questions []string
-	Format Format   // how Content is written
-	Tags   []string // copied to every chunk
-	Source string   // where it came from (a path), for reports
+	Format    Format   // how Content is written
+	Tags      []string // copied to every chunk
+	Source    string   // where it came from (a path), for reports
 	// Content is the document's text.
 	Content string
 }
