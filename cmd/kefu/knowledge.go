@@ -335,7 +335,7 @@ func knowledgeCmd(args []string, stdout, stderr io.Writer) error {
 	if cfg.Knowledge.Store != "embedded" {
 		return fmt.Errorf("knowledge copy: %s's knowledge.store is %q; copy reads an embedded store", *path, cfg.Knowledge.Store)
 	}
-	cfg.Knowledge.Embedder = "none" // vectors are copied as stored
+	cfg.Knowledge.Embedder = "hashing" // vectors are copied as stored; this loads no model
 	kb, cleanup, err := openKB(cfg, "", quietLogger(stderr))
 	if err != nil {
 		return err

@@ -42,7 +42,11 @@ func OpenKnowledge(ctx context.Context, cfg *config.Config, models knowledge.Emb
 	case "", "models":
 		if models != nil {
 			kb.Embedder = models
+		} else {
+			kb.Embedder = knowledge.HashEmbedder{}
 		}
+	case "hashing":
+		kb.Embedder = knowledge.HashEmbedder{}
 	case "openai":
 		o := k.OpenAI
 		e, err := openaiembed.New(openaiembed.Config{BaseURL: o.BaseURL, APIKey: o.APIKey, Model: o.Model,

@@ -159,7 +159,7 @@ type Knowledge struct {
 	Qdrant        Qdrant         `yaml:"qdrant"`          // qdrant: the server
 	Sources       []string       `yaml:"sources"`         // files and folders kefu ingest reads when given none
 	IngestOnStart bool           `yaml:"ingest_on_start"` // kefu serve ingests sources at start (idempotent)
-	Embedder      string         `yaml:"embedder"`        // models (models.embedder) | openai | none; default models when set, else none
+	Embedder      string         `yaml:"embedder"`        // models (models.embedder) | openai | hashing; default models when set, else hashing
 	OpenAI        OpenAIEmbedder `yaml:"openai"`
 	TopK          int            `yaml:"top_k"`
 	Candidates    int            `yaml:"candidates"`   // hits asked of each side before fusion
@@ -632,7 +632,7 @@ func validKnowledge(k Knowledge, haveModel bool, bad func(string, string, ...any
 		bad("knowledge.store", "%q is not embedded or qdrant", k.Store)
 	}
 	switch k.Embedder {
-	case "", "none":
+	case "", "hashing":
 	case "models":
 		if !haveModel {
 			bad("knowledge.embedder", "models needs models.embedder (a Hugging Face layout folder)")
@@ -645,7 +645,7 @@ func validKnowledge(k Knowledge, haveModel bool, bad func(string, string, ...any
 			bad("knowledge.openai.dimensions", "is required: the vector size the model returns")
 		}
 	default:
-		bad("knowledge.embedder", "%q is not models, openai or none", k.Embedder)
+		bad("knowledge.embedder", "%q is not models, openai or hashing", k.Embedder)
 	}
 	if k.TopK < 1 || k.TopK > 100 {
 		bad("knowledge.top_k", "%d is outside 1..100", k.TopK)
