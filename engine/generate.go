@@ -86,13 +86,7 @@ func (e *Engine) generate(ctx context.Context, sess *session.Session, req Reques
 	}
 	r.Route, r.Reason = RouteGenerative, "generated"
 	r.say(answer)
-	u2 := res.Response.Usage
-	r.Usage = &u2
-	sess.Usage.PromptTokens += u2.PromptTokens
-	sess.Usage.CompletionTokens += u2.CompletionTokens
-	sess.Usage.Cost += res.Cost
-	su := sess.Usage
-	r.SessionUsage = &su
+	account(sess, r, res)
 	for i := range r.Sources {
 		r.Sources[i].Used = r.Sources[i].Score >= e.cfg.ContextThreshold
 	}
@@ -129,14 +123,19 @@ func (e *Engine) flowGenerate(ctx context.Context, sess *session.Session, req Re
 		e.log.Warn("flow generation failed", "session", sess.ID, "route", route, "err", err)
 		return runtime.CallResult{Err: err}
 	}
-	u2 := res.Response.Usage
-	rep.Usage = &u2
-	sess.Usage.PromptTokens += u2.PromptTokens
-	sess.Usage.CompletionTokens += u2.CompletionTokens
+	account(sess, rep, res)
+	return runtime.CallResult{Value: res.Response.Text}
+}
+
+// account adds a generation's usage to the session and the reply.
+func account(sess *session.Session, r *Reply, res *gateway.Result) {
+	u := res.Response.Usage
+	r.Usage = &u
+	sess.Usage.PromptTokens += u.PromptTokens
+	sess.Usage.CompletionTokens += u.CompletionTokens
 	sess.Usage.Cost += res.Cost
 	su := sess.Usage
-	rep.SessionUsage = &su
-	return runtime.CallResult{Value: res.Response.Text}
+	r.SessionUsage = &su
 }
 
 // streamGenerate streams a generation to req.Stream and returns it as a
