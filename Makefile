@@ -83,7 +83,7 @@ clinc: train-deps build
 
 ## bench: every benchmark 5 times, then the concurrency comparison (interleaved pairs, medians)
 bench: deps
-	$(GO) test -run '^$$' -bench . -count 5 ./models/...
+	$(GO) test -run '^$$' -bench . -count 5 ./models/... ./dsl/... ./engine/... ./knowledge/... ./providers/... ./cmd/internal/app
 	scripts/bench-classify.sh 7
 
 ## fuzz: run every fuzz target for FUZZTIME each
@@ -97,6 +97,10 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime $(FUZZTIME) ./engine/entity
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./engine/convo
 	$(GO) test -run '^$$' -fuzz FuzzRoundTrip -fuzztime $(FUZZTIME) ./engine/session
+	$(GO) test -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME) ./knowledge/chunk
+	$(GO) test -run '^$$' -fuzz FuzzParseStream -fuzztime $(FUZZTIME) ./providers/openai
+	$(GO) test -run '^$$' -fuzz FuzzParseStream -fuzztime $(FUZZTIME) ./providers/dify
+	$(GO) test -run '^$$' -fuzz FuzzParseStream -fuzztime $(FUZZTIME) ./providers/coze
 
 clean:
 	rm -rf bin out

@@ -15,6 +15,7 @@ import (
 	"github.com/kefu-chat/kefu/cmd/internal/app"
 	"github.com/kefu-chat/kefu/cmd/internal/config"
 	"github.com/kefu-chat/kefu/knowledge"
+	"github.com/kefu-chat/kefu/knowledge/embedded"
 	"github.com/kefu-chat/kefu/knowledge/qdrant"
 	"github.com/kefu-chat/kefu/models/onnx"
 )
@@ -335,20 +336,20 @@ func knowledgeCmd(args []string, stdout, stderr io.Writer) error {
 	if cfg.Knowledge.Store != "embedded" {
 		return fmt.Errorf("knowledge copy: %s's knowledge.store is %q; copy reads an embedded store", *path, cfg.Knowledge.Store)
 	}
-	cfg.Knowledge.Embedder = "hashing" // vectors are copied as stored; this loads no model
-	kb, cleanup, err := openKB(cfg, "", quietLogger(stderr))
+	// The vectors are copied as stored: no embedder is needed.
+	from, err := embedded.Open(cfg.Knowledge.Path, embedded.Options{Logger: quietLogger(stderr)})
 	if err != nil {
 		return err
 	}
-	defer cleanup()
+	defer from.Close()
 	ctx := context.Background()
-	to, err := qdrant.New(ctx, qdrant.Options{Addr: *addr, APIKey: os.Getenv("QDRANT_API_KEY"), UseTLS: *tls, Collection: *coll, Dim: kb.Store.Dim()})
+	to, err := qdrant.New(ctx, qdrant.Options{Addr: *addr, APIKey: os.Getenv("QDRANT_API_KEY"), UseTLS: *tls, Collection: *coll, Dim: from.Dim()})
 	if err != nil {
 		return err
 	}
 	defer to.Close()
 	start := time.Now()
-	docs, chunks, err := app.CopyKnowledge(ctx, kb.Store, to, nil)
+	docs, chunks, err := app.CopyKnowledge(ctx, from, to, nil)
 	fmt.Fprintf(stdout, "copied %d documents, %d chunks to qdrant %s/%s (%s)\n", docs, chunks, *addr, *coll, time.Since(start).Round(time.Millisecond))
 	return err
 }

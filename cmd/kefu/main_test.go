@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kefu-chat/kefu/knowledge/embedded"
+	"github.com/kefu-chat/kefu/knowledge/qdrant/qdranttest"
 	"github.com/kefu-chat/kefu/models/onnx"
 	"github.com/kefu-chat/kefu/providers/openai/openaitest"
 )
@@ -618,4 +619,36 @@ func TestCheckUnknownProviderType(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, `providers.gpt: providers: unknown type "gtp" (have: coze, dify, openai)`) {
 		t.Fatalf("code %d: %s", code, stderr)
 	}
+}
+
+// TestKnowledgeCopyToQdrant ingests into the embedded store, copies it into
+// Qdrant (the wire-level double) with kefu knowledge copy, and searches the
+// Qdrant store through the same retriever: one config change switches.
+func TestKnowledgeCopyToQdrant(t *testing.T) {
+	needRuntime(t)
+	dir := t.TempDir()
+	cfg := demoConfig(t, dir)
+	if code, out, stderr := runKefu("ingest", "--config", cfg); code != 0 {
+		t.Fatalf("ingest: %s %s", out, stderr)
+	}
+	q := qdranttest.Start(t, qdranttest.Config{APIKey: "qk"})
+	t.Setenv("QDRANT_API_KEY", "qk")
+	code, out, stderr := runKefu("knowledge", "copy", "--config", cfg, "--qdrant", q.Addr(), "--collection", "shop")
+	if code != 0 || !strings.Contains(out, "copied 197 documents, 277 chunks") {
+		t.Fatalf("copy: %d %s %s", code, out, stderr)
+	}
+	data, _ := os.ReadFile(cfg)
+	s := strings.Replace(string(data), "  store: embedded            # or qdrant (see README)", "  store: qdrant\n  qdrant: {addr: \""+q.Addr()+"\", api_key: \"${QDRANT_API_KEY}\", collection: shop}", 1)
+	s = strings.Replace(s, "  ingest_on_start: true", "  ingest_on_start: false", 1)
+	os.WriteFile(cfg, []byte(s), 0o644)
+	srv := startServer(t, "--config", cfg)
+	var hits struct {
+		Hits []struct {
+			DocID string `json:"doc_id"`
+		}
+	}
+	if code := postJSON(t, srv.base+"/v1/knowledge/search", `{"query":"可以货到付款吗","top_k":3}`, &hits); code != 200 || len(hits.Hits) == 0 || hits.Hits[0].DocID != "pay-006" {
+		t.Errorf("search on qdrant: %d %+v", code, hits)
+	}
+	srv.stop(t)
 }

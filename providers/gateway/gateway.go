@@ -29,8 +29,11 @@ type Instance struct {
 	Provider providers.Provider
 	Timeout  time.Duration // per attempt; default 30s
 	Retries  int           // extra attempts on retryable kinds; default 0
-	Prices   Prices
-	Breaker  BreakerConfig
+	// MaxConcurrency bounds this provider's calls in flight across routes;
+	// a call beyond it skips to the next provider. 0 means unlimited.
+	MaxConcurrency int
+	Prices         Prices
+	Breaker        BreakerConfig
 }
 
 // Prices are what a provider charges per 1,000 tokens, in the shop's
@@ -74,7 +77,28 @@ type Gateway struct {
 
 type instance struct {
 	Instance
-	br *breaker
+	br  *breaker
+	sem chan struct{}
+}
+
+// acquire takes one of the provider's call slots, or reports false when
+// they are all in use.
+func (in *instance) acquire() bool {
+	if in.sem == nil {
+		return true
+	}
+	select {
+	case in.sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (in *instance) releaseSlot() {
+	if in.sem != nil {
+		<-in.sem
+	}
 }
 
 type route struct {
@@ -99,7 +123,11 @@ func New(instances []Instance, routes []Route, d Deps) (*Gateway, error) {
 		if in.Timeout <= 0 {
 			in.Timeout = 30 * time.Second
 		}
-		g.inst[in.Name] = &instance{Instance: in, br: newBreaker(in.Breaker, g.now)}
+		inst := &instance{Instance: in, br: newBreaker(in.Breaker, g.now)}
+		if in.MaxConcurrency > 0 {
+			inst.sem = make(chan struct{}, in.MaxConcurrency)
+		}
+		g.inst[in.Name] = inst
 	}
 	for _, r := range routes {
 		if len(r.Providers) == 0 {
@@ -217,10 +245,16 @@ func (g *Gateway) Chat(ctx context.Context, routeName string, req providers.Requ
 				last = &providers.Error{Provider: name, Kind: providers.KindUnavailable, Message: "circuit breaker open"}
 				break
 			}
+			if !in.acquire() {
+				res.Attempts = append(res.Attempts, Attempt{Provider: name, Skipped: "at max_concurrency"})
+				last = &providers.Error{Provider: name, Kind: providers.KindRateLimit, Message: "too many calls in flight"}
+				break
+			}
 			start := g.now()
 			actx, cancel := context.WithTimeout(ctx, in.Timeout)
 			resp, err := in.Provider.Chat(actx, req)
 			cancel()
+			in.releaseSlot()
 			a := g.record(in, rt, start, err, resp)
 			res.Attempts = append(res.Attempts, a)
 			if err == nil {
@@ -335,6 +369,11 @@ func (g *Gateway) Stream(ctx context.Context, routeName string, req providers.Re
 				last = &providers.Error{Provider: name, Kind: providers.KindUnavailable, Message: "circuit breaker open"}
 				break
 			}
+			if !in.acquire() {
+				res.Attempts = append(res.Attempts, Attempt{Provider: name, Skipped: "at max_concurrency"})
+				last = &providers.Error{Provider: name, Kind: providers.KindRateLimit, Message: "too many calls in flight"}
+				break
+			}
 			start := g.now()
 			// The attempt's timeout bounds the wait for the first chunk;
 			// after it the caller's context governs the stream.
@@ -351,6 +390,7 @@ func (g *Gateway) Stream(ctx context.Context, routeName string, req providers.Re
 			stopped := timer.Stop()
 			if err != nil {
 				cancel()
+				in.releaseSlot()
 				if !stopped && ctx.Err() == nil {
 					err = &providers.Error{Provider: name, Kind: providers.KindTimeout, Message: "no first token within " + in.Timeout.String(), Err: err}
 				}
@@ -447,6 +487,7 @@ func (p *proxy) Close() error {
 	if p.release != nil {
 		p.release()
 		p.release = nil
+		p.in.releaseSlot()
 	}
 	return err
 }

@@ -275,3 +275,25 @@ func TestStreamFailover(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestProviderConcurrency: a provider at its max_concurrency is skipped
+// for the next one of the route.
+func TestProviderConcurrency(t *testing.T) {
+	block := make(chan struct{})
+	slow := &blocking{release: block, started: make(chan struct{})}
+	other := &fake{text: "B"}
+	g, err := New([]Instance{{Name: "s", Provider: slow, MaxConcurrency: 1}, {Name: "b", Provider: other}},
+		[]Route{{Name: "r", Providers: []string{"s", "b"}}}, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { g.Chat(context.Background(), "r", providers.Request{}); close(done) }()
+	<-slow.started
+	res, err := g.Chat(context.Background(), "r", providers.Request{})
+	if err != nil || res.Provider != "b" || res.Attempts[0].Skipped != "at max_concurrency" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	close(block)
+	<-done
+}

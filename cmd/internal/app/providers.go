@@ -43,7 +43,7 @@ func OpenGateway(cfg *config.Config, reg prometheus.Registerer, logger *slog.Log
 			continue
 		}
 		insts = append(insts, gateway.Instance{
-			Name: n, Type: pc.Type, Provider: p, Timeout: pc.Timeout.Std(), Retries: pc.Retries,
+			Name: n, Type: pc.Type, Provider: p, Timeout: pc.Timeout.Std(), Retries: pc.Retries, MaxConcurrency: pc.MaxConcurrency,
 			Prices:  gateway.Prices{Prompt: pc.Prices.Prompt, Completion: pc.Prices.Completion},
 			Breaker: gateway.BreakerConfig{Failures: pc.Breaker.Failures, Window: pc.Breaker.Window.Std(), Cooldown: pc.Breaker.Cooldown.Std()},
 		})

@@ -213,8 +213,10 @@ type Provider struct {
 	Type    string   `yaml:"type"`
 	Timeout Duration `yaml:"timeout"` // per attempt
 	Retries int      `yaml:"retries"`
-	Prices  Prices   `yaml:"prices"`
-	Breaker Breaker  `yaml:"breaker"`
+	// MaxConcurrency bounds the provider's calls in flight; 0: unlimited.
+	MaxConcurrency int     `yaml:"max_concurrency"`
+	Prices         Prices  `yaml:"prices"`
+	Breaker        Breaker `yaml:"breaker"`
 	// Params holds the remaining keys (base_url, api_key, model…).
 	Params yaml.Node `yaml:"-"`
 	line   int
@@ -233,7 +235,7 @@ type Breaker struct {
 	Cooldown Duration `yaml:"cooldown"`
 }
 
-var providerKeys = map[string]bool{"type": true, "timeout": true, "retries": true, "prices": true, "breaker": true}
+var providerKeys = map[string]bool{"type": true, "timeout": true, "retries": true, "max_concurrency": true, "prices": true, "breaker": true}
 
 // UnmarshalYAML splits the shared keys from the type's own.
 func (p *Provider) UnmarshalYAML(n *yaml.Node) error {
