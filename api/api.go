@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/kefu-chat/kefu/api/web"
 	"github.com/kefu-chat/kefu/models"
 )
 
@@ -122,6 +123,9 @@ func New(opts Options) http.Handler {
 		return NewError(CodeMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path))
 	}))
 
+	page := web.Handler()
+	mux.Get("/", page.ServeHTTP)
+	mux.Get("/static/*", http.StripPrefix("/static", page).ServeHTTP)
 	mux.Get("/healthz", s.handle(s.healthz))
 	mux.Get("/readyz", s.handle(s.readyz))
 	mux.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{
