@@ -65,6 +65,14 @@ type Options struct {
 
 	// Version is reported as the version label of kefu_build_info.
 	Version string
+
+	// Keys are the API keys. With none, chat and knowledge are open (for
+	// development) and admin endpoints are closed.
+	Keys []APIKey
+	// Limits bound turns per key, per session and in flight.
+	Limits Limits
+	// CORSOrigins may call the API from a browser ("*": any).
+	CORSOrigins []string
 }
 
 // maxRanking caps the ranking returned by /v1/classify.
@@ -80,6 +88,10 @@ type server struct {
 	maxTextRunes int
 	logger       *slog.Logger
 	metrics      *metrics
+	auth         *auth
+	perKey       *limiter
+	perSession   *limiter
+	turns        chan struct{}
 }
 
 // New returns the kefu HTTP handler. It registers metrics in opts.Registry
@@ -107,12 +119,18 @@ func New(opts Options) http.Handler {
 		maxTextRunes: opts.MaxTextRunes,
 		logger:       opts.Logger,
 		metrics:      newMetrics(opts.Registry, opts.Version),
+		auth:         newAuth(opts.Keys),
+		perKey:       newLimiter(opts.Limits.PerKey),
+		perSession:   newLimiter(opts.Limits.PerSession),
+	}
+	if opts.Limits.MaxConcurrent > 0 {
+		s.turns = make(chan struct{}, opts.Limits.MaxConcurrent)
 	}
 
 	mux := chi.NewRouter()
 	// Outermost first: the request id is set before anything logs, and the
 	// recoverer sits inside the access log so a panic is logged as a 500.
-	mux.Use(requestID, s.observe, s.recoverer)
+	mux.Use(requestID, s.observe, s.recoverer, cors(opts.CORSOrigins))
 	mux.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return NewError(CodeNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	}))
@@ -137,18 +155,27 @@ func New(opts Options) http.Handler {
 		if opts.Timeout > 0 {
 			r.Use(timeout(opts.Timeout))
 		}
-		r.Post("/v1/classify", s.handle(s.classify))
-		r.Post("/v1/chat", s.handle(s.chat))
-		r.Post("/v1/chat/completions", s.handle(s.completions))
-		r.Get("/v1/sessions/{id}", s.handle(s.getSession))
-		r.Delete("/v1/sessions/{id}", s.handle(s.deleteSession))
-		r.Get("/v1/handoff", s.handle(s.handoffQueue))
-		r.Post("/v1/handoff/{id}/reply", s.handle(s.agentReply))
-		r.Post("/v1/handoff/{id}/release", s.handle(s.release))
-		r.Post("/v1/knowledge/search", s.handle(s.searchKnowledge))
-		r.Get("/v1/knowledge/documents", s.handle(s.listDocuments))
-		r.Post("/v1/knowledge/documents", s.handle(s.putDocument))
-		r.Delete("/v1/knowledge/documents/*", s.handle(s.deleteDocument))
+		r.Group(func(r chi.Router) {
+			r.Use(s.require(ScopeChat))
+			r.Post("/v1/classify", s.handle(s.classify))
+			r.Post("/v1/chat", s.handle(s.chat))
+			r.Post("/v1/chat/completions", s.handle(s.completions))
+			r.Get("/v1/sessions/{id}", s.handle(s.getSession))
+			r.Delete("/v1/sessions/{id}", s.handle(s.deleteSession))
+		})
+		r.Group(func(r chi.Router) {
+			r.Use(s.require(ScopeKnowledge))
+			r.Post("/v1/knowledge/search", s.handle(s.searchKnowledge))
+			r.Get("/v1/knowledge/documents", s.handle(s.listDocuments))
+			r.Post("/v1/knowledge/documents", s.handle(s.putDocument))
+			r.Delete("/v1/knowledge/documents/*", s.handle(s.deleteDocument))
+		})
+		r.Group(func(r chi.Router) {
+			r.Use(s.require(ScopeAdmin))
+			r.Get("/v1/handoff", s.handle(s.handoffQueue))
+			r.Post("/v1/handoff/{id}/reply", s.handle(s.agentReply))
+			r.Post("/v1/handoff/{id}/release", s.handle(s.release))
+		})
 	})
 	return mux
 }

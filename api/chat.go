@@ -80,6 +80,11 @@ func (s *server) chat(w http.ResponseWriter, r *http.Request) error {
 	} else if req.Text != "" {
 		return BadRequest(CodeInvalidArgument, "send either text or event, not both")
 	}
+	release, err := s.admitTurn(r, req.SessionID)
+	if err != nil {
+		return err
+	}
+	defer release()
 	ereq := engine.Request{
 		SessionID: req.SessionID, UserID: req.UserID, Channel: req.Channel,
 		Text: req.Text, Event: req.Event, Metadata: req.Metadata,

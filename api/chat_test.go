@@ -154,28 +154,29 @@ func TestSessionsAndHandoff(t *testing.T) {
 			return nil, engine.ErrNotWaiting
 		},
 	}
-	h := New(Options{Engine: fe})
-	rec := serve(h, request{method: "GET", path: "/v1/sessions/s1"})
+	h := New(Options{Engine: fe, Keys: []APIKey{{Name: "ops", Key: "k-admin", Scopes: []string{ScopeChat, ScopeAdmin}}}})
+	auth := map[string]string{"Authorization": "Bearer k-admin"}
+	rec := serve(h, request{method: "GET", path: "/v1/sessions/s1", header: auth})
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"你好"`) {
 		t.Fatalf("get: %d %s", rec.Code, rec.Body)
 	}
-	wantError(t, serve(h, request{method: "GET", path: "/v1/sessions/nope"}), 404, CodeNotFound)
-	if rec := serve(h, request{method: "DELETE", path: "/v1/sessions/s1"}); rec.Code != 204 {
+	wantError(t, serve(h, request{method: "GET", path: "/v1/sessions/nope", header: auth}), 404, CodeNotFound)
+	if rec := serve(h, request{method: "DELETE", path: "/v1/sessions/s1", header: auth}); rec.Code != 204 {
 		t.Fatalf("delete: %d", rec.Code)
 	}
-	wantError(t, serve(h, request{method: "DELETE", path: "/v1/sessions/nope"}), 404, CodeNotFound)
+	wantError(t, serve(h, request{method: "DELETE", path: "/v1/sessions/nope", header: auth}), 404, CodeNotFound)
 
-	rec = serve(h, request{method: "GET", path: "/v1/handoff"})
+	rec = serve(h, request{method: "GET", path: "/v1/handoff", header: auth})
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"queue":"售后专员"`) || !strings.Contains(rec.Body.String(), `"since":"2026-11-22T10:00:00.000Z"`) {
 		t.Fatalf("queue: %d %s", rec.Code, rec.Body)
 	}
-	rec = serve(h, request{path: "/v1/handoff/s1/reply", body: `{"agent":"小王","text":"您好，我是客服小王"}`})
+	rec = serve(h, request{path: "/v1/handoff/s1/reply", body: `{"agent":"小王","text":"您好，我是客服小王"}`, header: auth})
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "客服小王") {
 		t.Fatalf("reply: %d %s", rec.Code, rec.Body)
 	}
-	wantError(t, serve(h, request{path: "/v1/handoff/s2/reply", body: `{"text":"x"}`}), 409, CodeConflict)
-	wantError(t, serve(h, request{path: "/v1/handoff/s1/reply", body: `{"text":""}`}), 400, CodeTextEmpty)
-	wantError(t, serve(h, request{path: "/v1/handoff/s1/release"}), 409, CodeConflict)
+	wantError(t, serve(h, request{path: "/v1/handoff/s2/reply", body: `{"text":"x"}`, header: auth}), 409, CodeConflict)
+	wantError(t, serve(h, request{path: "/v1/handoff/s1/reply", body: `{"text":""}`, header: auth}), 400, CodeTextEmpty)
+	wantError(t, serve(h, request{path: "/v1/handoff/s1/release", header: auth}), 409, CodeConflict)
 }
 
 func FuzzChatHandler(f *testing.F) {

@@ -89,6 +89,11 @@ func (s *server) completions(w http.ResponseWriter, r *http.Request) error {
 	if model == "" {
 		model = "kefu"
 	}
+	release, err := s.admitTurn(r, sid)
+	if err != nil {
+		return err
+	}
+	defer release()
 	ereq := engine.Request{SessionID: sid, UserID: req.User, Channel: "openai", Text: text, Metadata: req.Metadata}
 	id := "chatcmpl-" + RequestID(r.Context())
 	created := time.Now().Unix()

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // Error codes carried in the envelope's "code" field. Clients may branch on
@@ -26,6 +29,10 @@ const (
 	CodeUnavailable          = "unavailable"
 	CodeDeadlineExceeded     = "deadline_exceeded"
 	CodeInternal             = "internal"
+	CodeUnauthenticated      = "unauthenticated"
+	CodePermissionDenied     = "permission_denied"
+	CodeRateLimited          = "rate_limited"
+	CodeOverloaded           = "overloaded"
 )
 
 // statusOf is the one table from error codes to HTTP statuses.
@@ -45,6 +52,10 @@ var statusOf = map[string]int{
 	CodeUnavailable:          http.StatusServiceUnavailable,
 	CodeDeadlineExceeded:     http.StatusGatewayTimeout,
 	CodeInternal:             http.StatusInternalServerError,
+	CodeUnauthenticated:      http.StatusUnauthorized,
+	CodePermissionDenied:     http.StatusForbidden,
+	CodeRateLimited:          http.StatusTooManyRequests,
+	CodeOverloaded:           http.StatusServiceUnavailable,
 }
 
 // internalMessage is all a client learns about an internal error.
@@ -58,6 +69,8 @@ type Error struct {
 	Code    string // one of the Code constants
 	Message string // shown to the client
 	Err     error  // underlying cause; logged, never sent
+
+	retryAfter time.Duration // sets Retry-After on 429 and 503
 }
 
 // NewError returns an error with the given code and client message, and the
@@ -167,6 +180,9 @@ func (s *server) logError(r *http.Request, e *Error) {
 
 // writeError writes e as the envelope, with no logging.
 func writeError(w http.ResponseWriter, r *http.Request, e *Error) {
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.retryAfter.Seconds()))))
+	}
 	body := envelope{Error: envelopeError{
 		Code:      e.Code,
 		Message:   e.Message,

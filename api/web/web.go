@@ -1,6 +1,3 @@
-// Package web serves kefu's chat page: a small page, embedded in the
-// binary, where a person talks to the bot and sees why each reply was
-// given. It calls the same /v1/chat API as any frontend.
 package web
 
 import (

@@ -173,6 +173,15 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		Logger:       logger,
 		Registry:     a.Registry,
 		Version:      Version,
+		CORSOrigins:  cfg.Server.CORS,
+		Limits: api.Limits{PerKey: cfg.Server.Limits.TurnsPerKey, PerSession: cfg.Server.Limits.TurnsPerSession,
+			MaxConcurrent: cfg.Server.Limits.MaxConcurrent},
+	}
+	for _, k := range cfg.Server.Keys {
+		opts.Keys = append(opts.Keys, api.APIKey{Name: k.Name, Key: k.Key, Scopes: k.Scopes})
+	}
+	if len(opts.Keys) == 0 && logger != nil {
+		logger.Warn("no API keys configured: chat and knowledge endpoints are open, admin endpoints closed (set server.keys)")
 	}
 	if a.Knowledge != nil {
 		opts.Knowledge = a.Knowledge

@@ -47,6 +47,25 @@ type Server struct {
 	RequestTimeout  Duration `yaml:"request_timeout"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	Log             Log      `yaml:"log"`
+	// Keys are the API keys; with none, chat and knowledge are open and
+	// admin endpoints closed.
+	Keys   []APIKey `yaml:"keys"`
+	Limits Limits   `yaml:"limits"`
+	CORS   []string `yaml:"cors_origins"`
+}
+
+// APIKey is a bearer token with its scopes (chat, knowledge, admin).
+type APIKey struct {
+	Name   string   `yaml:"name"`
+	Key    string   `yaml:"key"` // write ${KEFU_KEY_…}; never logged
+	Scopes []string `yaml:"scopes"`
+}
+
+// Limits protect the server; 0 means no limit.
+type Limits struct {
+	TurnsPerKey     float64 `yaml:"turns_per_second_per_key"`
+	TurnsPerSession float64 `yaml:"turns_per_second_per_session"`
+	MaxConcurrent   int     `yaml:"max_concurrent_turns"`
 }
 
 // Log configures structured logging.
@@ -492,6 +511,26 @@ func (c *Config) Validate() error {
 	}
 	if s.ShutdownTimeout <= 0 {
 		bad("server.shutdown_timeout", "must be > 0")
+	}
+	for i, k := range s.Keys {
+		path := fmt.Sprintf("server.keys[%d]", i)
+		if k.Name == "" {
+			bad(path+".name", "is required")
+		}
+		if len(k.Key) < 16 {
+			bad(path+".key", "must be at least 16 characters (got %d)", len(k.Key))
+		}
+		if len(k.Scopes) == 0 {
+			bad(path+".scopes", "is required: chat, knowledge and/or admin")
+		}
+		for _, sc := range k.Scopes {
+			if sc != "chat" && sc != "knowledge" && sc != "admin" {
+				bad(path+".scopes", "%q is not chat, knowledge or admin", sc)
+			}
+		}
+	}
+	if l := s.Limits; l.TurnsPerKey < 0 || l.TurnsPerSession < 0 || l.MaxConcurrent < 0 {
+		bad("server.limits", "limits must not be negative")
 	}
 	switch s.Log.Format {
 	case "text", "json":

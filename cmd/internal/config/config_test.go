@@ -54,6 +54,10 @@ func TestBad(t *testing.T) {
 			"models.intent.oos_threshold: 1.5 is outside [0, 1)", "models.intent.max_length: must be at least 3",
 		},
 		"bad-yaml.bad.yml": {"yaml: line", "did not find expected"},
+		"bad-keys.bad.yml": {
+			"server.keys[0].key: must be at least 16 characters (got 5)", `server.keys[0].scopes: "root" is not chat, knowledge or admin`,
+			"server.limits: limits must not be negative",
+		},
 		"bad-dialog.bad.yml": {
 			`sessions.store: "memcached" is not embedded or redis`, "sessions.memory: 0 is outside 1..1000 turns",
 			"sessions.idle_timeout: must be > 0", `normalize.action: "drop" is not mask or block`,

@@ -1,0 +1,122 @@
+// Package channels holds what the channel adapters share. An adapter (one
+// subpackage per platform: webhook, telegram) is an input channel in Rasa's
+// sense: it only converts a platform's wire format into an engine turn and
+// the turn's reply back into the platform's messages. It owns no dialog
+// state, no session storage and no business logic.
+//
+// Sessions: every adapter maps a platform user to a kefu session id with an
+// Identities function (nil: channel+":"+userID). An operator who maps a
+// Telegram user and a webhook user to the same id gets one conversation
+// across both channels.
+package channels
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/kefu-chat/kefu/engine"
+)
+
+// Turner runs one turn. *engine.Engine satisfies it.
+type Turner interface {
+	Turn(ctx context.Context, req engine.Request) (*engine.Reply, error)
+}
+
+// SessionID maps a platform user to a kefu session id with identities, or
+// to channel+":"+userID when identities is nil or returns "".
+func SessionID(identities func(channel, userID string) string, channel, userID string) string {
+	if identities != nil {
+		if id := identities(channel, userID); id != "" {
+			return id
+		}
+	}
+	return channel + ":" + userID
+}
+
+// Degrade turns reply parts into plain-text messages, one per part, for a
+// channel that can only show text (Rasa's OutputChannel default). Text parts
+// pass through; a part of any other type (buttons, quick replies, images)
+// becomes its Text. Parts with no text are dropped.
+//
+// engine.Part carries only Type and Text today; when it gains options,
+// NumberedText is how they degrade.
+func Degrade(parts []engine.Part) []string {
+	out := make([]string, 0, len(parts))
+	for _, p := range parts {
+		if strings.TrimSpace(p.Text) == "" {
+			continue
+		}
+		out = append(out, p.Text)
+	}
+	return out
+}
+
+// NumberedText degrades a prompt with options to numbered text:
+// "请选择\n1. 退款\n2. 换货".
+func NumberedText(prompt string, options []string) string {
+	var b strings.Builder
+	b.WriteString(prompt)
+	for i, o := range options {
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(strconv.Itoa(i+1) + ". " + o)
+	}
+	return b.String()
+}
+
+// Error codes the adapters send in the error envelope; they match the
+// codes of the /v1 API.
+const (
+	CodeUnauthenticated  = "unauthenticated"
+	CodeInvalidJSON      = "invalid_json"
+	CodeInvalidArgument  = "invalid_argument"
+	CodeBodyTooLarge     = "body_too_large"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeUnavailable      = "unavailable"
+	CodeInternal         = "internal"
+)
+
+// WriteJSON writes v as a JSON response with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteError writes the /v1 error envelope:
+// {"error":{"code":…,"message":…}}. message is shown to the client.
+func WriteError(w http.ResponseWriter, status int, code, message string) {
+	type body struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	WriteJSON(w, status, map[string]body{"error": {Code: code, Message: message}})
+}
+
+// ReadPost reads a POST body of at most limit bytes. On a wrong method or a
+// body it cannot read it writes the error envelope and returns false.
+func ReadPost(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		WriteError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "use POST")
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		WriteError(w, http.StatusRequestEntityTooLarge, CodeBodyTooLarge, fmt.Sprintf("body is larger than %d bytes", limit))
+	case err != nil:
+		WriteError(w, http.StatusBadRequest, CodeInvalidArgument, "could not read the body")
+	default:
+		return body, true
+	}
+	return nil, false
+}

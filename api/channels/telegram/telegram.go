@@ -1,0 +1,266 @@
+// Package telegram is a Telegram Bot API webhook channel. It owns the
+// Update wire format, the secret-token check and sending replies with
+// sendMessage; the turn itself belongs to the engine.
+//
+// Register the webhook with setWebhook(url, secret_token=Config.Secret).
+// Each text message becomes one turn on the session
+// Identities("telegram", from.id) (default "telegram:"+from.id). The
+// handler answers 200 at once; a worker runs the turn and sends every
+// reply part, degraded to text (channels.Degrade), to
+// POST {APIBase}/bot{Token}/sendMessage. Messages of one chat keep their
+// order. Updates that are not text messages are acknowledged and ignored.
+package telegram
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kefu-chat/kefu/api/channels"
+	"github.com/kefu-chat/kefu/engine"
+)
+
+// SecretHeader carries the secret_token given to setWebhook.
+const SecretHeader = "X-Telegram-Bot-Api-Secret-Token"
+
+// Defaults.
+const (
+	DefaultAPIBase   = "https://api.telegram.org"
+	DefaultChannel   = "telegram"
+	DefaultErrorText = "抱歉，系统繁忙，请稍后再试。"
+	maxBodyBytes     = 1 << 20
+	maxMessageRunes  = 4096 // Telegram's limit for one message
+)
+
+// Turner runs one turn; *engine.Engine satisfies it.
+type Turner = channels.Turner
+
+// Config configures the bot; it comes from YAML.
+type Config struct {
+	Token      string // bot token; a secret, never logged
+	Secret     string // webhook secret_token; a secret; empty rejects every update
+	APIBase    string // "" means https://api.telegram.org
+	Channel    string // "" means "telegram"
+	Identities func(channel, userID string) string
+	ErrorText  string        // sent when a turn fails; "" means DefaultErrorText
+	Workers    int           // 0 means 8; one chat always uses the same worker
+	Queue      int           // updates waiting per worker; 0 means 64; full answers 503
+	Timeout    time.Duration // per update, turn and sends; 0 means 60s
+}
+
+// Deps holds runtime dependencies; nil Logger discards, nil Client is a
+// client with a 30s timeout.
+type Deps struct {
+	Logger *slog.Logger
+	Client *http.Client
+}
+
+// Bot is the webhook handler. Close it on shutdown.
+type Bot struct {
+	cfg    Config
+	t      Turner
+	log    *slog.Logger
+	client *http.Client
+	mu     sync.RWMutex // guards closed and sends on queues
+	closed bool
+	queues []chan job
+	wg     sync.WaitGroup
+}
+
+type job struct {
+	chatID int64
+	userID string
+	text   string
+	msgID  int64
+}
+
+// New starts the workers and returns the handler.
+func New(cfg Config, t Turner, deps Deps) *Bot {
+	cfg.APIBase = strings.TrimRight(cmp(cfg.APIBase, DefaultAPIBase), "/")
+	cfg.Channel = cmp(cfg.Channel, DefaultChannel)
+	cfg.ErrorText = cmp(cfg.ErrorText, DefaultErrorText)
+	cfg.Workers = max(cfg.Workers, 0)
+	if cfg.Workers == 0 {
+		cfg.Workers = 8
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 64
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 60 * time.Second
+	}
+	b := &Bot{cfg: cfg, t: t, log: deps.Logger, client: deps.Client}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	if b.client == nil {
+		b.client = &http.Client{Timeout: 30 * time.Second}
+	}
+	if cfg.Secret == "" || cfg.Token == "" {
+		b.log.Warn("channels/telegram: token or secret not configured; updates will be rejected or unanswered")
+	}
+	for range cfg.Workers {
+		q := make(chan job, cfg.Queue)
+		b.queues = append(b.queues, q)
+		b.wg.Go(func() {
+			for j := range q {
+				b.handle(j)
+			}
+		})
+	}
+	return b
+}
+
+func cmp(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+type update struct {
+	UpdateID int64 `json:"update_id"`
+	Message  *struct {
+		MessageID int64 `json:"message_id"`
+		From      *struct {
+			ID int64 `json:"id"`
+		} `json:"from"`
+		Chat struct {
+			ID int64 `json:"id"`
+		} `json:"chat"`
+		Text string `json:"text"`
+	} `json:"message"`
+}
+
+// ServeHTTP checks the secret, queues a text message and answers 200.
+func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		channels.WriteError(w, http.StatusMethodNotAllowed, channels.CodeMethodNotAllowed, "use POST")
+		return
+	}
+	got := r.Header.Get(SecretHeader)
+	if b.cfg.Secret == "" || subtle.ConstantTimeCompare([]byte(got), []byte(b.cfg.Secret)) != 1 {
+		channels.WriteError(w, http.StatusUnauthorized, channels.CodeUnauthenticated, "missing or invalid "+SecretHeader)
+		return
+	}
+	var u update
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes)).Decode(&u); err != nil {
+		channels.WriteError(w, http.StatusBadRequest, channels.CodeInvalidJSON, "body is not a Telegram Update")
+		return
+	}
+	m := u.Message
+	if m == nil || m.From == nil || strings.TrimSpace(m.Text) == "" {
+		w.WriteHeader(http.StatusOK) // not a text message: acknowledge, ignore
+		return
+	}
+	j := job{chatID: m.Chat.ID, userID: strconv.FormatInt(m.From.ID, 10), text: m.Text, msgID: m.MessageID}
+	b.mu.RLock()
+	queued := false
+	if !b.closed {
+		select {
+		case b.queues[uint64(j.chatID)%uint64(len(b.queues))] <- j:
+			queued = true
+		default:
+		}
+	}
+	b.mu.RUnlock()
+	if !queued {
+		w.Header().Set("Retry-After", "5")
+		channels.WriteError(w, http.StatusServiceUnavailable, channels.CodeUnavailable, "busy; retry later")
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// Close stops taking updates and waits for queued ones to be answered.
+func (b *Bot) Close() error {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		for _, q := range b.queues {
+			close(q)
+		}
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+	return nil
+}
+
+func (b *Bot) handle(j job) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
+	defer cancel()
+	sid := channels.SessionID(b.cfg.Identities, b.cfg.Channel, j.userID)
+	rep, err := b.t.Turn(ctx, engine.Request{
+		SessionID: sid, UserID: j.userID, Channel: b.cfg.Channel, Text: j.text,
+		Metadata: map[string]string{"message_id": strconv.FormatInt(j.msgID, 10), "chat_id": strconv.FormatInt(j.chatID, 10)},
+	})
+	texts := []string{b.cfg.ErrorText}
+	if err != nil {
+		b.log.Error("channels/telegram: turn failed", "session", sid, "err", err)
+	} else {
+		texts = channels.Degrade(rep.Replies)
+	}
+	for _, text := range texts {
+		for _, chunk := range split(text, maxMessageRunes) {
+			if err := b.send(ctx, j.chatID, chunk); err != nil {
+				b.log.Error("channels/telegram: send failed", "session", sid, "err", err)
+				return
+			}
+		}
+	}
+}
+
+// send calls sendMessage. Its errors never contain the token.
+func (b *Bot) send(ctx context.Context, chatID int64, text string) error {
+	body, _ := json.Marshal(map[string]any{"chat_id": chatID, "text": text})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.cfg.APIBase+"/bot"+b.cfg.Token+"/sendMessage", bytes.NewReader(body))
+	if err == nil {
+		req.Header.Set("Content-Type", "application/json")
+		var resp *http.Response
+		if resp, err = b.client.Do(req); err == nil {
+			defer resp.Body.Close()
+			data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			if resp.StatusCode/100 == 2 {
+				return nil
+			}
+			var tg struct{ Description string }
+			_ = json.Unmarshal(data, &tg)
+			err = fmt.Errorf("status %d: %s", resp.StatusCode, b.redact(tg.Description))
+		}
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = b.redact(ue.URL)
+	}
+	return fmt.Errorf("telegram: sendMessage: %w", err)
+}
+
+func (b *Bot) redact(s string) string {
+	if b.cfg.Token == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, b.cfg.Token, "<redacted>")
+}
+
+// split cuts text into pieces of at most n runes.
+func split(text string, n int) []string {
+	r := []rune(text)
+	var out []string
+	for len(r) > n {
+		out = append(out, string(r[:n]))
+		r = r[n:]
+	}
+	return append(out, string(r))
+}

@@ -1,0 +1,191 @@
+// Package webhook is a generic JSON webhook channel. It owns the wire
+// format, the HMAC signature check and the mapping of a platform user to a
+// session; the turn itself belongs to the engine.
+//
+// A caller POSTs
+//
+//	{"user_id":"u1","text":"我要退款","message_id":"m1","metadata":{"k":"v"}}
+//
+// with the header X-Kefu-Signature: sha256=<hex HMAC-SHA256 of the raw body,
+// keyed with Config.Secret>, and gets back
+//
+//	{"session_id":"webhook:u1","replies":[{"type":"text","text":"…"}],"route":"flow","handoff":false}
+//
+// Replies are degraded to text parts (channels.Degrade). Errors use the /v1
+// envelope {"error":{"code":…,"message":…}}: 401 unauthenticated for a
+// missing or wrong signature, 400 for bad input, 413 for a body over 1 MiB.
+package webhook
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/kefu-chat/kefu/api/channels"
+	"github.com/kefu-chat/kefu/engine"
+)
+
+// SignatureHeader carries "sha256=" and the hex HMAC-SHA256 of the body.
+const SignatureHeader = "X-Kefu-Signature"
+
+// Defaults.
+const (
+	DefaultChannel      = "webhook"
+	DefaultMaxTextRunes = 2000
+	MaxBodyBytes        = 1 << 20
+)
+
+// Turner runs one turn; *engine.Engine satisfies it.
+type Turner = channels.Turner
+
+// Config configures the webhook; it comes from YAML.
+type Config struct {
+	// Secret is the HMAC-SHA256 key. It is never logged. Empty rejects
+	// every request.
+	Secret string
+	// Channel names the channel in engine requests; "" means "webhook".
+	Channel string
+	// Identities maps a platform user to a kefu session id; nil, or a
+	// result of "", means Channel+":"+userID.
+	Identities func(channel, userID string) string
+	// MaxTextRunes caps the text in code points; 0 means 2000.
+	MaxTextRunes int
+}
+
+// Deps holds runtime dependencies; a nil Logger discards.
+type Deps struct {
+	Logger *slog.Logger
+}
+
+type handler struct {
+	cfg Config
+	t   Turner
+	log *slog.Logger
+}
+
+// New returns the webhook handler. Mount it on one path; it answers POST.
+func New(cfg Config, t Turner, deps Deps) http.Handler {
+	if cfg.Channel == "" {
+		cfg.Channel = DefaultChannel
+	}
+	if cfg.MaxTextRunes <= 0 {
+		cfg.MaxTextRunes = DefaultMaxTextRunes
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Secret == "" {
+		deps.Logger.Warn("channels/webhook: no secret configured; every request will be rejected", "channel", cfg.Channel)
+	}
+	return &handler{cfg: cfg, t: t, log: deps.Logger}
+}
+
+type request struct {
+	UserID    string            `json:"user_id"`
+	Text      string            `json:"text"`
+	MessageID string            `json:"message_id"`
+	Metadata  map[string]string `json:"metadata"`
+}
+
+type response struct {
+	SessionID string        `json:"session_id"`
+	Replies   []engine.Part `json:"replies"`
+	Route     string        `json:"route"`
+	Handoff   bool          `json:"handoff"`
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, ok := channels.ReadPost(w, r, MaxBodyBytes)
+	if !ok {
+		return
+	}
+	if !h.verify(r.Header.Get(SignatureHeader), body) {
+		channels.WriteError(w, http.StatusUnauthorized, channels.CodeUnauthenticated, "missing or invalid "+SignatureHeader)
+		return
+	}
+	var req request
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || dec.More() {
+		msg := "body is not a valid JSON request"
+		if err != nil && strings.HasPrefix(err.Error(), "json: unknown field") {
+			msg = strings.TrimPrefix(err.Error(), "json: ")
+		}
+		channels.WriteError(w, http.StatusBadRequest, channels.CodeInvalidJSON, msg)
+		return
+	}
+	if msg := h.check(req); msg != "" {
+		channels.WriteError(w, http.StatusBadRequest, channels.CodeInvalidArgument, msg)
+		return
+	}
+	meta := make(map[string]string, len(req.Metadata)+1)
+	for k, v := range req.Metadata {
+		meta[k] = v
+	}
+	if req.MessageID != "" {
+		meta["message_id"] = req.MessageID
+	}
+	sid := channels.SessionID(h.cfg.Identities, h.cfg.Channel, req.UserID)
+	rep, err := h.t.Turn(r.Context(), engine.Request{
+		SessionID: sid, UserID: req.UserID, Channel: h.cfg.Channel, Text: req.Text, Metadata: meta,
+	})
+	if err != nil {
+		h.log.ErrorContext(r.Context(), "channels/webhook: turn failed", "channel", h.cfg.Channel, "session", sid, "err", err)
+		if errors.Is(err, engine.ErrStore) {
+			channels.WriteError(w, http.StatusServiceUnavailable, channels.CodeUnavailable, "sessions are unavailable; try again shortly")
+			return
+		}
+		channels.WriteError(w, http.StatusInternalServerError, channels.CodeInternal, "internal error")
+		return
+	}
+	out := response{SessionID: sid, Replies: []engine.Part{}, Route: rep.Route, Handoff: rep.Handoff}
+	for _, text := range channels.Degrade(rep.Replies) {
+		out.Replies = append(out.Replies, engine.Part{Type: "text", Text: text})
+	}
+	channels.WriteJSON(w, http.StatusOK, out)
+}
+
+// verify checks "sha256=<hex>" against the HMAC of body in constant time.
+func (h *handler) verify(header string, body []byte) bool {
+	hexSig, ok := strings.CutPrefix(header, "sha256=")
+	if !ok || h.cfg.Secret == "" {
+		return false
+	}
+	got, err := hex.DecodeString(hexSig)
+	if err != nil {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(h.cfg.Secret))
+	mac.Write(body)
+	return hmac.Equal(got, mac.Sum(nil))
+}
+
+// check returns what is wrong with req, or "".
+func (h *handler) check(req request) string {
+	switch {
+	case req.UserID == "":
+		return "user_id is required"
+	case len(req.UserID) > 128:
+		return "user_id is longer than 128 bytes"
+	case !utf8.ValidString(req.UserID) || strings.IndexFunc(req.UserID, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || r == '/'
+	}) >= 0:
+		return "user_id must be valid UTF-8 without spaces, slashes or control characters"
+	case !utf8.ValidString(req.Text):
+		return "text is not valid UTF-8"
+	case strings.TrimSpace(req.Text) == "":
+		return "text must not be empty"
+	case utf8.RuneCountInString(req.Text) > h.cfg.MaxTextRunes:
+		return fmt.Sprintf("text is longer than %d characters", h.cfg.MaxTextRunes)
+	}
+	return ""
+}
