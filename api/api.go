@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -66,6 +67,10 @@ type Options struct {
 	// Version is reported as the version label of kefu_build_info.
 	Version string
 
+	// Reload, when set, serves POST /admin/reload (admin scope): it reloads
+	// the configuration; its error is shown to the operator.
+	Reload func(context.Context) error
+
 	// Keys are the API keys. With none, chat and knowledge are open (for
 	// development) and admin endpoints are closed.
 	Keys []APIKey
@@ -92,6 +97,7 @@ type server struct {
 	perKey       *limiter
 	perSession   *limiter
 	turns        chan struct{}
+	reload       func(context.Context) error
 }
 
 // New returns the kefu HTTP handler. It registers metrics in opts.Registry
@@ -120,6 +126,7 @@ func New(opts Options) http.Handler {
 		logger:       opts.Logger,
 		metrics:      newMetrics(opts.Registry, opts.Version),
 		auth:         newAuth(opts.Keys),
+		reload:       opts.Reload,
 		perKey:       newLimiter(opts.Limits.PerKey),
 		perSession:   newLimiter(opts.Limits.PerSession),
 	}
@@ -175,6 +182,7 @@ func New(opts Options) http.Handler {
 			r.Get("/v1/handoff", s.handle(s.handoffQueue))
 			r.Post("/v1/handoff/{id}/reply", s.handle(s.agentReply))
 			r.Post("/v1/handoff/{id}/release", s.handle(s.release))
+			r.Post("/admin/reload", s.handle(s.reloadHandler))
 		})
 	})
 	return mux
@@ -192,6 +200,19 @@ func (s *server) handle(h handlerFunc) http.HandlerFunc {
 			s.fail(w, r, err)
 		}
 	}
+}
+
+// reloadHandler serves POST /admin/reload. A failed reload is 400 with
+// the reason (a config key, or flow errors with file:line:col); the
+// running configuration keeps serving.
+func (s *server) reloadHandler(w http.ResponseWriter, r *http.Request) error {
+	if s.reload == nil {
+		return NewError(CodeNotReady, "reloading is not available")
+	}
+	if err := s.reload(r.Context()); err != nil {
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidArgument, Message: err.Error(), Err: err}
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) error {

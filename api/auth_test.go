@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -103,5 +104,28 @@ func TestCORS(t *testing.T) {
 	rec = serve(h, request{path: "/v1/chat", body: `{"session_id":"s","text":"你好"}`, header: map[string]string{"Origin": "https://evil.example"}})
 	if rec.Header().Get("Access-Control-Allow-Origin") != "" {
 		t.Errorf("unknown origin allowed: %v", rec.Header())
+	}
+}
+
+func TestAdminReload(t *testing.T) {
+	calls := 0
+	fail := false
+	h := New(Options{Engine: echoEngine(t), Keys: []APIKey{{Name: "ops", Key: "k-ops-0123456789", Scopes: []string{ScopeAdmin}}},
+		Reload: func(context.Context) error {
+			calls++
+			if fail {
+				return errors.New("reload: flows/rules.kefu:1:14: unknown statement \"sya\"")
+			}
+			return nil
+		}})
+	wantError(t, serve(h, request{path: "/admin/reload"}), 401, CodeUnauthenticated)
+	auth := map[string]string{"Authorization": "Bearer k-ops-0123456789"}
+	if rec := serve(h, request{path: "/admin/reload", header: auth}); rec.Code != 200 || calls != 1 {
+		t.Fatalf("reload: %d %s", rec.Code, rec.Body)
+	}
+	fail = true
+	e := wantError(t, serve(h, request{path: "/admin/reload", header: auth}), 400, CodeInvalidArgument)
+	if !strings.Contains(e.Message, "rules.kefu:1:14") {
+		t.Errorf("the operator must see where: %q", e.Message)
 	}
 }

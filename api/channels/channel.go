@@ -71,6 +71,18 @@ func NumberedText(prompt string, options []string) string {
 	return b.String()
 }
 
+// Split cuts text into pieces of at most n runes, for platforms that limit
+// the length of one message.
+func Split(text string, n int) []string {
+	r := []rune(text)
+	var out []string
+	for len(r) > n {
+		out = append(out, string(r[:n]))
+		r = r[n:]
+	}
+	return append(out, string(r))
+}
+
 // Error codes the adapters send in the error envelope; they match the
 // codes of the /v1 API.
 const (

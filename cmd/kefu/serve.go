@@ -78,13 +78,24 @@ func serve(args []string, stderr io.Writer) error {
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("kefu serving", "addr", "http://"+ln.Addr().String(), "model", cfg.Models.Intent.Path,
 		"intents", len(a.Classifier.Labels()), "oos_threshold", a.Classifier.Threshold(),
-		"flows", len(a.Dialog.Program.FlowNames()), "sessions", cfg.Sessions.Store,
+		"flows", len(a.Current().Dialog.Program.FlowNames()), "sessions", cfg.Sessions.Store,
 		"startup", time.Since(start).Round(time.Millisecond).String(), "gomaxprocs", procs, "version", app.Version)
 
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case <-hup:
+			// The same reload as POST /admin/reload; a failure is logged
+			// and the running configuration keeps serving.
+			_ = a.Reload(ctx)
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	stop()
 	logger.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout.Std().String())

@@ -1,6 +1,24 @@
 package gateway
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// register registers c, or returns the equal collector already registered.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err)
+	}
+	return c
+}
 
 type metrics struct {
 	requests *prometheus.CounterVec
@@ -42,7 +60,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"route", "limit"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.tokens, m.cost, m.breaker, m.limited)
+		// A reload builds a new gateway on the same registry: keep counting
+		// on the collectors already there.
+		m.requests = register(reg, m.requests)
+		m.duration = register(reg, m.duration)
+		m.tokens = register(reg, m.tokens)
+		m.cost = register(reg, m.cost)
+		m.breaker = register(reg, m.breaker)
+		m.limited = register(reg, m.limited)
 	}
 	return m
 }

@@ -13,6 +13,7 @@ package telegram
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -24,7 +25,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/kefu-chat/kefu/api/channels"
@@ -72,91 +72,53 @@ type Bot struct {
 	t      Turner
 	log    *slog.Logger
 	client *http.Client
-	mu     sync.RWMutex // guards closed and sends on queues
-	closed bool
-	queues []chan job
-	wg     sync.WaitGroup
-}
-
-type job struct {
-	chatID int64
-	userID string
-	text   string
-	msgID  int64
+	q      *channels.Queue
 }
 
 // New starts the workers and returns the handler.
 func New(cfg Config, t Turner, deps Deps) *Bot {
-	cfg.APIBase = strings.TrimRight(cmp(cfg.APIBase, DefaultAPIBase), "/")
-	cfg.Channel = cmp(cfg.Channel, DefaultChannel)
-	cfg.ErrorText = cmp(cfg.ErrorText, DefaultErrorText)
-	cfg.Workers = max(cfg.Workers, 0)
-	if cfg.Workers == 0 {
-		cfg.Workers = 8
-	}
-	if cfg.Queue <= 0 {
-		cfg.Queue = 64
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 60 * time.Second
-	}
+	cfg.APIBase = strings.TrimRight(cmp.Or(cfg.APIBase, DefaultAPIBase), "/")
+	cfg.Channel = cmp.Or(cfg.Channel, DefaultChannel)
+	cfg.ErrorText = cmp.Or(cfg.ErrorText, DefaultErrorText)
+	cfg.Workers, cfg.Queue = cmp.Or(max(cfg.Workers, 0), 8), cmp.Or(max(cfg.Queue, 0), 64)
+	cfg.Timeout = cmp.Or(max(cfg.Timeout, 0), 60*time.Second)
 	b := &Bot{cfg: cfg, t: t, log: deps.Logger, client: deps.Client}
-	if b.log == nil {
-		b.log = slog.New(slog.DiscardHandler)
-	}
-	if b.client == nil {
-		b.client = &http.Client{Timeout: 30 * time.Second}
-	}
+	b.log = cmp.Or(b.log, slog.New(slog.DiscardHandler))
+	b.client = cmp.Or(b.client, &http.Client{Timeout: 30 * time.Second})
 	if cfg.Secret == "" || cfg.Token == "" {
 		b.log.Warn("channels/telegram: token or secret not configured; updates will be rejected or unanswered")
 	}
-	for range cfg.Workers {
-		q := make(chan job, cfg.Queue)
-		b.queues = append(b.queues, q)
-		b.wg.Go(func() {
-			for j := range q {
-				b.handle(j)
-			}
-		})
-	}
+	b.q = channels.NewQueue(cfg.Workers, cfg.Queue)
 	return b
 }
 
-func cmp(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
-}
-
-type update struct {
-	UpdateID int64 `json:"update_id"`
-	Message  *struct {
-		MessageID int64 `json:"message_id"`
-		From      *struct {
-			ID int64 `json:"id"`
-		} `json:"from"`
-		Chat struct {
-			ID int64 `json:"id"`
-		} `json:"chat"`
-		Text string `json:"text"`
-	} `json:"message"`
+// message is the part of a Telegram Message a turn needs.
+type message struct {
+	MessageID int64 `json:"message_id"`
+	From      *struct {
+		ID int64 `json:"id"`
+	} `json:"from"`
+	Chat struct {
+		ID int64 `json:"id"`
+	} `json:"chat"`
+	Text string `json:"text"`
 }
 
 // ServeHTTP checks the secret, queues a text message and answers 200.
 func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		channels.WriteError(w, http.StatusMethodNotAllowed, channels.CodeMethodNotAllowed, "use POST")
-		return
-	}
 	got := r.Header.Get(SecretHeader)
 	if b.cfg.Secret == "" || subtle.ConstantTimeCompare([]byte(got), []byte(b.cfg.Secret)) != 1 {
 		channels.WriteError(w, http.StatusUnauthorized, channels.CodeUnauthenticated, "missing or invalid "+SecretHeader)
 		return
 	}
-	var u update
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes)).Decode(&u); err != nil {
+	body, ok := channels.ReadPost(w, r, maxBodyBytes)
+	if !ok {
+		return
+	}
+	var u struct {
+		Message *message `json:"message"`
+	}
+	if err := json.Unmarshal(body, &u); err != nil {
 		channels.WriteError(w, http.StatusBadRequest, channels.CodeInvalidJSON, "body is not a Telegram Update")
 		return
 	}
@@ -165,18 +127,7 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK) // not a text message: acknowledge, ignore
 		return
 	}
-	j := job{chatID: m.Chat.ID, userID: strconv.FormatInt(m.From.ID, 10), text: m.Text, msgID: m.MessageID}
-	b.mu.RLock()
-	queued := false
-	if !b.closed {
-		select {
-		case b.queues[uint64(j.chatID)%uint64(len(b.queues))] <- j:
-			queued = true
-		default:
-		}
-	}
-	b.mu.RUnlock()
-	if !queued {
+	if !b.q.Add(uint64(m.Chat.ID), func() { b.handle(m) }) {
 		w.Header().Set("Retry-After", "5")
 		channels.WriteError(w, http.StatusServiceUnavailable, channels.CodeUnavailable, "busy; retry later")
 		return
@@ -186,25 +137,18 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Close stops taking updates and waits for queued ones to be answered.
 func (b *Bot) Close() error {
-	b.mu.Lock()
-	if !b.closed {
-		b.closed = true
-		for _, q := range b.queues {
-			close(q)
-		}
-	}
-	b.mu.Unlock()
-	b.wg.Wait()
+	b.q.Close()
 	return nil
 }
 
-func (b *Bot) handle(j job) {
+func (b *Bot) handle(m *message) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
 	defer cancel()
-	sid := channels.SessionID(b.cfg.Identities, b.cfg.Channel, j.userID)
+	user, chat := strconv.FormatInt(m.From.ID, 10), strconv.FormatInt(m.Chat.ID, 10)
+	sid := channels.SessionID(b.cfg.Identities, b.cfg.Channel, user)
 	rep, err := b.t.Turn(ctx, engine.Request{
-		SessionID: sid, UserID: j.userID, Channel: b.cfg.Channel, Text: j.text,
-		Metadata: map[string]string{"message_id": strconv.FormatInt(j.msgID, 10), "chat_id": strconv.FormatInt(j.chatID, 10)},
+		SessionID: sid, UserID: user, Channel: b.cfg.Channel, Text: m.Text,
+		Metadata: map[string]string{"message_id": strconv.FormatInt(m.MessageID, 10), "chat_id": chat},
 	})
 	texts := []string{b.cfg.ErrorText}
 	if err != nil {
@@ -213,8 +157,8 @@ func (b *Bot) handle(j job) {
 		texts = channels.Degrade(rep.Replies)
 	}
 	for _, text := range texts {
-		for _, chunk := range split(text, maxMessageRunes) {
-			if err := b.send(ctx, j.chatID, chunk); err != nil {
+		for _, chunk := range channels.Split(text, maxMessageRunes) {
+			if err := b.send(ctx, m.Chat.ID, chunk); err != nil {
 				b.log.Error("channels/telegram: send failed", "session", sid, "err", err)
 				return
 			}
@@ -252,15 +196,4 @@ func (b *Bot) redact(s string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, b.cfg.Token, "<redacted>")
-}
-
-// split cuts text into pieces of at most n runes.
-func split(text string, n int) []string {
-	r := []rune(text)
-	var out []string
-	for len(r) > n {
-		out = append(out, string(r[:n]))
-		r = r[n:]
-	}
-	return append(out, string(r))
 }

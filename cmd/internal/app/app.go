@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,15 +35,19 @@ type App struct {
 	Config     *config.Config
 	Classifier *onnx.Classifier
 	Embedder   *onnx.Embedder
-	Dialog     *Dialog
 	Sessions   session.Store
-	Knowledge  *KnowledgeBase   // nil without knowledge.store
-	Gateway    *gateway.Gateway // nil without providers
-	Engine     *engine.Engine
+	Knowledge  *KnowledgeBase // nil without knowledge.store
 	Handler    http.Handler
 	Registry   *prometheus.Registry
 
 	closers []func() error
+
+	rt       atomic.Pointer[Runtime]
+	reloadMu sync.Mutex
+	logger   *slog.Logger
+	metrics  *engine.Metrics
+	reloadOK prometheus.Gauge
+	reloads  *prometheus.CounterVec
 }
 
 // InitRuntime finds and loads the ONNX Runtime library named by cfg.
@@ -136,36 +142,45 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 	if a.Embedder != nil {
 		a.closers = append(a.closers, a.Embedder.Close)
 	}
-	if a.Dialog, err = LoadDialog(cfg, Intents(a.Classifier.Labels()), logger); err != nil {
-		return nil, err
-	}
 	if a.Sessions, err = OpenSessions(cfg.Sessions, logger); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, a.Sessions.Close)
+	norm, err := NewNormalizer(cfg.Normalize)
+	if err != nil {
+		return nil, err
+	}
 	var emb knowledge.Embedder
 	if a.Embedder != nil {
 		emb = a.Embedder
 	}
-	norm := func(s string) string { return a.Dialog.Normalizer.Normalize(s).Text }
-	if a.Knowledge, err = OpenKnowledge(context.Background(), cfg, emb, norm, logger); err != nil {
+	if a.Knowledge, err = OpenKnowledge(context.Background(), cfg, emb, func(s string) string { return norm.Normalize(s).Text }, logger); err != nil {
 		return nil, err
 	}
 	if a.Knowledge != nil {
 		a.closers = append(a.closers, a.Knowledge.Close)
 	}
-	if a.Gateway, err = OpenGateway(cfg, a.Registry, logger); err != nil {
+	a.logger = logger
+	if a.logger == nil {
+		a.logger = slog.New(slog.DiscardHandler)
+	}
+	a.metrics = engine.NewMetrics(a.Registry)
+	a.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "kefu", Name: "reload_success",
+		Help: "1 when the last reload succeeded (or none was asked), 0 when it failed."})
+	a.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "kefu", Name: "reloads_total",
+		Help: "Reloads by outcome (ok, error)."}, []string{"outcome"})
+	a.Registry.MustRegister(a.reloadOK, a.reloads)
+	a.reloadOK.Set(1)
+	rt, err := a.buildRuntime(cfg)
+	if err != nil {
 		return nil, err
 	}
-	if a.Gateway != nil {
-		a.closers = append(a.closers, a.Gateway.Close)
-	}
-	if a.Engine, err = NewEngine(cfg, a.Dialog, a.Classifier, a.Sessions, a.Knowledge, a.Gateway, logger, engine.NewMetrics(a.Registry)); err != nil {
-		return nil, err
-	}
+	a.rt.Store(rt)
+	a.closers = append(a.closers, func() error { return a.rt.Load().Close() })
 	opts := api.Options{
 		Classifier:   a.Classifier,
-		Engine:       a.Engine,
+		Engine:       liveEngine{a},
+		Reload:       a.Reload,
 		Ready:        readiness(a.Sessions),
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		MaxTextRunes: cfg.Server.MaxTextRunes,
@@ -188,6 +203,135 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 	}
 	a.Handler = api.New(opts)
 	return a, nil
+}
+
+// Runtime is what a reload replaces: the config, the compiled flows with
+// their normalizer, entities and services, the provider gateway and the
+// engine over them. The models, the session store and the knowledge base
+// live as long as the App.
+type Runtime struct {
+	Config  *config.Config
+	Dialog  *Dialog
+	Gateway *gateway.Gateway
+	Engine  *engine.Engine
+}
+
+// Close closes what the runtime opened.
+func (rt *Runtime) Close() error {
+	if rt.Gateway != nil {
+		return rt.Gateway.Close()
+	}
+	return nil
+}
+
+// Current returns the runtime serving now.
+func (a *App) Current() *Runtime { return a.rt.Load() }
+
+func (a *App) buildRuntime(cfg *config.Config) (*Runtime, error) {
+	rt := &Runtime{Config: cfg}
+	var err error
+	if rt.Dialog, err = LoadDialog(cfg, Intents(a.Classifier.Labels()), a.logger); err != nil {
+		return nil, err
+	}
+	if rt.Gateway, err = OpenGateway(cfg, a.Registry, a.logger); err != nil {
+		return nil, err
+	}
+	if rt.Engine, err = NewEngine(cfg, rt.Dialog, a.Classifier, a.Sessions, a.Knowledge, rt.Gateway, a.logger, a.metrics); err != nil {
+		rt.Close()
+		return nil, err
+	}
+	return rt, nil
+}
+
+// ErrRestart marks a reload whose config changes what only a restart can
+// change; the running runtime keeps serving.
+var ErrRestart = errors.New("restart required")
+
+// Reload reads the config file again, compiles the flows, opens the
+// providers and swaps the new runtime in atomically. Turns in flight
+// finish on the runtime they started on, which is closed after a grace
+// period; sessions keep their memory and resume their flow where its step
+// still exists. Any error leaves the running runtime serving.
+func (a *App) Reload(ctx context.Context) (err error) {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	defer func() {
+		outcome := "ok"
+		if err != nil {
+			outcome = "error"
+			a.reloadOK.Set(0)
+			a.logger.Error("reload failed; the running configuration keeps serving", "err", err)
+		} else {
+			a.reloadOK.Set(1)
+		}
+		a.reloads.WithLabelValues(outcome).Inc()
+	}()
+	old := a.rt.Load()
+	cfg, err := config.Load(old.Config.File)
+	if err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	if why := restartNeeded(old.Config, cfg); why != "" {
+		return fmt.Errorf("reload: %s changed: %w", why, ErrRestart)
+	}
+	rt, err := a.buildRuntime(cfg)
+	if err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	a.rt.Store(rt)
+	a.Config = cfg
+	grace := cfg.Server.RequestTimeout.Std() + time.Second
+	time.AfterFunc(grace, func() { old.Close() })
+	a.logger.Info("reloaded", "flows", len(rt.Dialog.Program.FlowNames()), "program", rt.Dialog.Program.Hash)
+	return nil
+}
+
+// restartNeeded names the first section a reload cannot change.
+func restartNeeded(a, b *config.Config) string {
+	same := func(x, y any) bool { return fmt.Sprintf("%+v", x) == fmt.Sprintf("%+v", y) }
+	switch {
+	case !same(a.Server.Addr, b.Server.Addr):
+		return "server.addr"
+	case !same(a.ONNXRuntime, b.ONNXRuntime):
+		return "onnxruntime"
+	case !same(a.Models.Intent, b.Models.Intent) || !same(a.Models.Embedder, b.Models.Embedder):
+		return "models"
+	case !same(a.Sessions, b.Sessions):
+		return "sessions"
+	case !same(a.Knowledge, b.Knowledge):
+		return "knowledge"
+	case !same(a.Server.Keys, b.Server.Keys) || !same(a.Server.Limits, b.Server.Limits) || !same(a.Server.CORS, b.Server.CORS):
+		return "server keys, limits or CORS"
+	}
+	return ""
+}
+
+// liveEngine is the API's engine: each call goes to the runtime serving
+// when it starts.
+type liveEngine struct{ a *App }
+
+func (l liveEngine) Turn(ctx context.Context, req engine.Request) (*engine.Reply, error) {
+	return l.a.rt.Load().Engine.Turn(ctx, req)
+}
+
+func (l liveEngine) Session(ctx context.Context, id string) (*engine.SessionView, error) {
+	return l.a.rt.Load().Engine.Session(ctx, id)
+}
+
+func (l liveEngine) Reset(ctx context.Context, id string) error {
+	return l.a.rt.Load().Engine.Reset(ctx, id)
+}
+
+func (l liveEngine) Waiting(ctx context.Context) ([]session.QueueEntry, error) {
+	return l.a.rt.Load().Engine.Waiting(ctx)
+}
+
+func (l liveEngine) AgentReply(ctx context.Context, id, agent, text string) (*session.Turn, error) {
+	return l.a.rt.Load().Engine.AgentReply(ctx, id, agent, text)
+}
+
+func (l liveEngine) Release(ctx context.Context, id string) (*session.Turn, error) {
+	return l.a.rt.Load().Engine.Release(ctx, id)
 }
 
 // readiness reports the session store unready when it can be pinged (Redis)

@@ -3,11 +3,14 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -252,5 +255,108 @@ func BenchmarkKnowledgeSearch(b *testing.B) {
 		if _, err := kb.Search(context.Background(), queries[i%len(queries)], 5, knowledge.Filter{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestReloadUnderLoad serves the demo bot, sends turns from several
+// clients while the flows are edited and reloaded in a loop, and checks
+// that no turn fails, the new flows take effect, and a broken flow file
+// leaves the old runtime serving.
+func TestReloadUnderLoad(t *testing.T) {
+	cfg0 := loadDemo(t)
+	needRuntime(t, cfg0)
+	t.Cleanup(func() { onnx.Shutdown() })
+	dir := t.TempDir()
+	demoDir := filepath.Dir(demoConfig)
+	os.MkdirAll(filepath.Join(dir, "flows"), 0o755)
+	rules := filepath.Join(dir, "flows", "rules.kefu")
+	write := func(greeting string) {
+		os.WriteFile(rules, []byte("when 问候 then say \""+greeting+"\"\nwhen 感谢 then say \"不客气\"\n"), 0o644)
+	}
+	write("您好（一）")
+	cfgText := fmt.Sprintf(`
+server: {request_timeout: 5s}
+models:
+  intent: {path: %s}
+flows: ["flows/*.kefu"]
+sessions: {path: %s}
+`, filepath.Join(demoDir, "model"), filepath.Join(dir, "sessions.db"))
+	cfgPath := filepath.Join(dir, "kefu.yaml")
+	os.WriteFile(cfgPath, []byte(cfgText), 0o644)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Build(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	srv := httptest.NewServer(a.Handler)
+	defer srv.Close()
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failures, turns := 0, 0
+	seen := map[string]bool{}
+	for c := 0; c < 4; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				body := fmt.Sprintf(`{"session_id":"load-%d-%d","text":"你好"}`, c, i%5)
+				resp, err := http.Post(srv.URL+"/v1/chat", "application/json", strings.NewReader(body))
+				mu.Lock()
+				turns++
+				if err != nil || resp.StatusCode != 200 {
+					failures++
+				} else {
+					var r engine.Reply
+					json.NewDecoder(resp.Body).Decode(&r)
+					if len(r.Replies) > 0 {
+						seen[r.Replies[0].Text] = true
+					}
+				}
+				mu.Unlock()
+				if resp != nil {
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	for i := 0; i < 10; i++ {
+		write(fmt.Sprintf("您好（%d）", i))
+		if err := a.Reload(context.Background()); err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A broken flow file: the reload fails with its position; the old
+	// runtime keeps answering.
+	os.WriteFile(rules, []byte("when 问候 then sya \"坏了\"\n"), 0o644)
+	err = a.Reload(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "rules.kefu:1:14: unknown statement") {
+		t.Fatalf("bad flow reload: %v", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if failures > 0 || turns < 20 {
+		t.Fatalf("%d of %d turns failed", failures, turns)
+	}
+	if !seen["您好（9）"] || len(seen) < 3 {
+		t.Errorf("reloaded flows not seen: %v", seen)
+	}
+	// Changing the session store needs a restart.
+	os.WriteFile(cfgPath, []byte(strings.Replace(cfgText, "sessions: {path: ", "sessions: {memory: 5, path: ", 1)), 0o644)
+	write("您好")
+	if err := a.Reload(context.Background()); !errors.Is(err, ErrRestart) {
+		t.Fatalf("sessions change: %v", err)
 	}
 }
