@@ -67,6 +67,10 @@ type Options struct {
 	// Version is reported as the version label of kefu_build_info.
 	Version string
 
+	// Channels are channel adapters, mounted at /channels/{name}; each
+	// checks its own signature or secret.
+	Channels map[string]http.Handler
+
 	// Reload, when set, serves POST /admin/reload (admin scope): it reloads
 	// the configuration; its error is shown to the operator.
 	Reload func(context.Context) error
@@ -148,6 +152,9 @@ func New(opts Options) http.Handler {
 		return NewError(CodeMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path))
 	}))
 
+	for name, h := range opts.Channels {
+		mux.Handle("/channels/"+name, h)
+	}
 	page := web.Handler()
 	mux.Get("/", page.ServeHTTP)
 	mux.Get("/static/*", http.StripPrefix("/static", page).ServeHTTP)

@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kefu-chat/kefu/api"
+	"github.com/kefu-chat/kefu/api/channels/telegram"
+	webhookchan "github.com/kefu-chat/kefu/api/channels/webhook"
 	"github.com/kefu-chat/kefu/cmd/internal/config"
 	"github.com/kefu-chat/kefu/engine"
 	"github.com/kefu-chat/kefu/engine/session"
@@ -201,6 +203,7 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 	if a.Knowledge != nil {
 		opts.Knowledge = a.Knowledge
 	}
+	opts.Channels = a.channels(cfg, logger)
 	a.Handler = api.New(opts)
 	return a, nil
 }
@@ -332,6 +335,23 @@ func (l liveEngine) AgentReply(ctx context.Context, id, agent, text string) (*se
 
 func (l liveEngine) Release(ctx context.Context, id string) (*session.Turn, error) {
 	return l.a.rt.Load().Engine.Release(ctx, id)
+}
+
+// channels builds the configured channel adapters over the live engine.
+func (a *App) channels(cfg *config.Config, logger *slog.Logger) map[string]http.Handler {
+	c := cfg.Channels
+	ids := func(channel, user string) string { return c.Identities[channel+":"+user] }
+	out := map[string]http.Handler{}
+	if w := c.Webhook; w != nil {
+		out["webhook"] = webhookchan.New(webhookchan.Config{Secret: w.Secret, Identities: ids}, liveEngine{a}, webhookchan.Deps{Logger: logger})
+	}
+	if tg := c.Telegram; tg != nil {
+		bot := telegram.New(telegram.Config{Token: tg.Token, Secret: tg.Secret, APIBase: tg.APIBase, Identities: ids}, liveEngine{a}, telegram.Deps{Logger: logger})
+		// Closed before the engine's parts: it finishes queued turns.
+		a.closers = append(a.closers, func() error { bot.Close(); return nil })
+		out["telegram"] = bot
+	}
+	return out
 }
 
 // readiness reports the session store unready when it can be pinged (Redis)

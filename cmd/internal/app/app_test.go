@@ -2,6 +2,9 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -358,5 +361,49 @@ sessions: {path: %s}
 	write("您好")
 	if err := a.Reload(context.Background()); !errors.Is(err, ErrRestart) {
 		t.Fatalf("sessions change: %v", err)
+	}
+}
+
+// TestChannelsMounted: a configured webhook channel answers at
+// /channels/webhook, and an identity mapping puts it in a given session.
+func TestChannelsMounted(t *testing.T) {
+	cfg0 := loadDemo(t)
+	needRuntime(t, cfg0)
+	t.Cleanup(func() { onnx.Shutdown() })
+	dir := t.TempDir()
+	demoDir := filepath.Dir(demoConfig)
+	cfgPath := filepath.Join(dir, "kefu.yaml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+models:
+  intent: {path: %s}
+flows: ["%s/*.kefu"]
+sessions: {path: %s}
+services:
+  订单服务:
+    base_url: http://127.0.0.1:1
+    operations: {查询: {method: GET, path: "/orders/{订单号}"}, 取消: {method: POST, path: "/orders/{订单号}/cancel"}, 退货: {method: POST, path: "/orders/{订单号}/returns", params: [订单号, 原因]}, 换货: {method: POST, path: "/orders/{订单号}/exchanges", params: [订单号, 原因, 新规格]}, 修改地址: {method: POST, path: "/orders/{订单号}/address", params: [订单号, 新地址]}, 开票: {method: POST, path: "/invoices", params: [订单号, 抬头, 邮箱]}}
+channels:
+  webhook: {secret: "0123456789abcdef0123"}
+  identities: {"webhook:shop-u1": customer-42}
+`, filepath.Join(demoDir, "model"), filepath.Join(demoDir, "flows"), filepath.Join(dir, "s.db"))), 0o644)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Build(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	body := `{"user_id":"shop-u1","text":"你好"}`
+	mac := hmac.New(sha256.New, []byte("0123456789abcdef0123"))
+	mac.Write([]byte(body))
+	req := httptest.NewRequest("POST", "/channels/webhook", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Kefu-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	rec := httptest.NewRecorder()
+	a.Handler.ServeHTTP(rec, req)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"session_id":"customer-42"`) || !strings.Contains(rec.Body.String(), "您好") {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 }

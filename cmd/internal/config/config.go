@@ -33,6 +33,7 @@ type Config struct {
 	Providers map[string]Provider `yaml:"providers"`
 	Routes    map[string]Route    `yaml:"routes"`
 	Generate  Generate            `yaml:"generate"`
+	Channels  Channels            `yaml:"channels"`
 	Handoff   Handoff             `yaml:"handoff"`
 
 	// File is the path the config was loaded from ("" when parsed from bytes).
@@ -301,6 +302,27 @@ type Route struct {
 	Providers      []string `yaml:"providers"`
 	MaxConcurrency int      `yaml:"max_concurrency"`
 	RatePerSecond  float64  `yaml:"rate_per_second"`
+}
+
+// Channels configures the messaging adapters, served at /channels/{name}.
+type Channels struct {
+	Webhook  *WebhookChannel  `yaml:"webhook"`
+	Telegram *TelegramChannel `yaml:"telegram"`
+	// Identities maps "channel:user" to a session id, so one customer on
+	// two channels continues one conversation ("telegram:7": customer-42).
+	Identities map[string]string `yaml:"identities"`
+}
+
+// WebhookChannel is the generic JSON webhook (HMAC-SHA256 signed).
+type WebhookChannel struct {
+	Secret string `yaml:"secret"` // write ${KEFU_WEBHOOK_SECRET}
+}
+
+// TelegramChannel is a Telegram bot's webhook.
+type TelegramChannel struct {
+	Token   string `yaml:"token"`  // the bot token: ${TELEGRAM_BOT_TOKEN}
+	Secret  string `yaml:"secret"` // the webhook's secret_token
+	APIBase string `yaml:"api_base"`
 }
 
 // Generate configures the generative fallback.
@@ -596,6 +618,17 @@ func (c *Config) Validate() error {
 	}
 	validKnowledge(c.Knowledge, c.Models.Embedder != nil, bad)
 	validProviders(c, bad)
+	if w := c.Channels.Webhook; w != nil && len(w.Secret) < 16 {
+		bad("channels.webhook.secret", "must be at least 16 characters")
+	}
+	if tg := c.Channels.Telegram; tg != nil {
+		if tg.Token == "" {
+			bad("channels.telegram.token", "is required")
+		}
+		if len(tg.Secret) < 16 {
+			bad("channels.telegram.secret", "must be at least 16 characters (Telegram's secret_token)")
+		}
+	}
 	if c.Dialog.MaxSteps < 0 {
 		bad("dialog.max_steps", "must not be negative")
 	}
