@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -24,6 +25,10 @@ import (
 // Config holds the engine's knobs; zero values take the defaults.
 type Config struct {
 	Memory int // turns each session remembers; default 20
+	// LogText says what the per-turn log line shows of the customer's
+	// text: "off" (default), "masked" (sensitive words, digits and emails
+	// hidden) or "full" (as typed).
+	LogText string
 	// IntentThreshold is the confidence an intent needs to start or
 	// interrupt a flow; below it the message has no intent for the flows
 	// (the trace still shows the model's guess). Default 0.4.
@@ -329,9 +334,16 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 		e.d.Notifier.Notify(context.WithoutCancel(ctx), entry, req.Text)
 	}
 	e.d.Metrics.observe(r)
-	e.log.LogAttrs(ctx, slog.LevelDebug, "turn", slog.String("session", req.SessionID), slog.String("turn", r.TurnID),
+	attrs := []slog.Attr{slog.String("session", req.SessionID), slog.String("turn", r.TurnID),
 		slog.String("route", r.Route), slog.String("intent", r.Intent.Name), slog.Float64("confidence", r.Intent.Confidence),
-		slog.String("text", req.Text), slog.Duration("took", r.Timings.Total))
+		slog.Duration("took", r.Timings.Total)}
+	switch e.cfg.LogText {
+	case "full":
+		attrs = append(attrs, slog.String("text", req.Text))
+	case "masked":
+		attrs = append(attrs, slog.String("text", MaskText(u.Norm.Text)))
+	}
+	e.log.LogAttrs(ctx, slog.LevelInfo, "turn", attrs...)
 	return r, nil
 }
 
@@ -340,7 +352,7 @@ func (e *Engine) dialog(ctx context.Context, sess *session.Session, req Request,
 	var st runtime.State
 	if len(sess.Dialog) > 0 && string(sess.Dialog) != "null" {
 		if err := json.Unmarshal(sess.Dialog, &st); err != nil {
-			e.log.Warn("dialog state unreadable; starting over", "session", req.SessionID, "err", err)
+			e.log.WarnContext(ctx, "dialog state unreadable; starting over", "session", req.SessionID, "err", err)
 			st = runtime.State{}
 		}
 	}
@@ -377,7 +389,7 @@ func (e *Engine) dialog(ctx context.Context, sess *session.Session, req Request,
 	switch {
 	case err != nil:
 		e.effects(out.Effects, r)
-		e.log.Error("flow failed", "session", req.SessionID, "err", err)
+		e.log.ErrorContext(ctx, "flow failed", "session", req.SessionID, "err", err)
 		out.State.Stack = nil
 		r.Route, r.Reason = RouteFallback, "error"
 		r.say(e.cfg.Texts.Error)
@@ -439,7 +451,7 @@ func (e *Engine) dialog(ctx context.Context, sess *session.Session, req Request,
 	r.Vars = out.State.Vars
 	data, merr := json.Marshal(out.State)
 	if merr != nil {
-		e.log.Error("dialog state not encodable; dropping it", "session", req.SessionID, "err", merr)
+		e.log.ErrorContext(ctx, "dialog state not encodable; dropping it", "session", req.SessionID, "err", merr)
 		data = nil
 	}
 	sess.Dialog = data
@@ -457,7 +469,7 @@ func (e *Engine) knowledge(ctx context.Context, u Understanding, r *Reply) *know
 	r.Timings.Retrieve += time.Since(t)
 	if err != nil {
 		if !errors.Is(err, knowledge.ErrEmptyQuery) {
-			e.log.Warn("knowledge search failed", "err", err)
+			e.log.WarnContext(ctx, "knowledge search failed", "err", err)
 		}
 		return nil
 	}
@@ -471,6 +483,19 @@ func (e *Engine) knowledge(ctx context.Context, u Understanding, r *Reply) *know
 		return &res[0]
 	}
 	return nil
+}
+
+var (
+	emailRe = regexp.MustCompile(`[\w.+-]+@[\w-]+(\.[\w-]+)+`)
+	digitRe = regexp.MustCompile(`\d`)
+)
+
+// MaskText hides what identifies a customer in a text for logs: emails
+// and every digit (phones, order numbers, addresses). Sensitive words are
+// already masked in a normalized text.
+func MaskText(s string) string {
+	s = emailRe.ReplaceAllString(s, "***@***")
+	return digitRe.ReplaceAllString(s, "*")
 }
 
 // maskOriginal masks the sensitive words in what the customer typed, which
@@ -546,7 +571,7 @@ func (e *Engine) call(ctx context.Context, c *runtime.CallRequest, r *Reply) run
 	v, err := e.d.Services.Call(ctx, c.Service, c.Op, args, c.Timeout)
 	if err != nil {
 		rec.Error = err.Error()
-		e.log.Warn("service call failed", "service", c.Service, "op", c.Op, "err", err)
+		e.log.WarnContext(ctx, "service call failed", "service", c.Service, "op", c.Op, "err", err)
 		return runtime.CallResult{Err: err}
 	}
 	rec.OK = true

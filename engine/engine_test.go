@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -620,4 +621,41 @@ func TestFlowGenerate(t *testing.T) {
 	if sys := gen.last.Messages[0].Content; sys != "你是客服。\n\n请安抚顾客" {
 		t.Errorf("system prompt %q", sys)
 	}
+}
+
+func TestTurnLogText(t *testing.T) {
+	for _, tc := range []struct{ mode, want, not string }{
+		{"", "", "A2024112200003"},
+		{"masked", "订单号 A*************", "2024112200003"},
+		{"full", "订单号 A2024112200003", ""},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			fx := newFixture(t, flows)
+			var buf strings.Builder
+			var mu sync.Mutex
+			fx.deps.Logger = slog.New(slog.NewJSONHandler(lockedWriter{&mu, &buf}, nil))
+			var err error
+			if fx.e, err = engine.New(engine.Config{LogText: tc.mode}, fx.deps); err != nil {
+				t.Fatal(err)
+			}
+			fx.turn(t, "l", "订单号 A2024112200003")
+			mu.Lock()
+			out := buf.String()
+			mu.Unlock()
+			if !strings.Contains(out, `"msg":"turn"`) || (tc.want != "" && !strings.Contains(out, tc.want)) || (tc.not != "" && strings.Contains(out, tc.not)) {
+				t.Fatalf("log: %s", out)
+			}
+		})
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
 }

@@ -73,7 +73,7 @@ func (e *Engine) generate(ctx context.Context, sess *session.Session, req Reques
 		r.Attempts = res.Attempts
 	}
 	if err != nil {
-		e.log.Warn("generation failed", "session", sess.ID, "route", g.Route, "err", err)
+		e.log.WarnContext(ctx, "generation failed", "session", sess.ID, "route", g.Route, "err", err)
 		r.Reason = fmt.Sprintf("generation failed (%s)", providers.KindOf(err))
 		e.afterFailure(r)
 		return true
@@ -120,7 +120,7 @@ func (e *Engine) flowGenerate(ctx context.Context, sess *session.Session, req Re
 		rep.Provider, rep.Attempts = res.Provider, append(rep.Attempts, res.Attempts...)
 	}
 	if err != nil {
-		e.log.Warn("flow generation failed", "session", sess.ID, "route", route, "err", err)
+		e.log.WarnContext(ctx, "flow generation failed", "session", sess.ID, "route", route, "err", err)
 		return runtime.CallResult{Err: err}
 	}
 	account(sess, rep, res)
@@ -165,7 +165,7 @@ func (e *Engine) streamGenerate(ctx context.Context, route string, preq provider
 			if b.Len() == 0 {
 				return &gateway.Result{Provider: s.Provider, Route: route, Attempts: s.Attempts}, err
 			}
-			e.log.Warn("stream broke after the first token", "provider", s.Provider, "err", err)
+			e.log.WarnContext(ctx, "stream broke after the first token", "provider", s.Provider, "err", err)
 			break
 		}
 	}

@@ -198,6 +198,7 @@ func NewEngine(cfg *config.Config, d *Dialog, cls models.Classifier, store sessi
 	ec := engine.Config{
 		Memory:           cfg.Sessions.Memory,
 		IntentThreshold:  cfg.Routing.IntentThreshold,
+		LogText:          cfg.Server.Log.UserText,
 		AnswerThreshold:  cfg.Routing.AnswerThreshold,
 		ContextThreshold: cfg.Routing.ContextThreshold,
 		KnowledgeTopK:    cfg.Knowledge.TopK,

@@ -73,6 +73,10 @@ type Limits struct {
 type Log struct {
 	Format string `yaml:"format"` // text | json
 	Level  string `yaml:"level"`  // debug | info | warn | error
+	// UserText is what the per-turn line shows of customers' messages:
+	// off (default), masked (digits, emails and sensitive words hidden) or
+	// full.
+	UserText string `yaml:"user_text"`
 }
 
 // ONNXRuntime locates the shared library.
@@ -558,6 +562,11 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		bad("server.log.format", "%q is not text or json", s.Log.Format)
+	}
+	switch s.Log.UserText {
+	case "", "off", "masked", "full":
+	default:
+		bad("server.log.user_text", "%q is not off, masked or full", s.Log.UserText)
 	}
 	switch s.Log.Level {
 	case "debug", "info", "warn", "error":
