@@ -1,41 +1,101 @@
 package engine
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the engine's Prometheus series. Labels never carry user text
-// or session ids.
+// or session ids. One Metrics serves every engine of a process (reloads
+// build new engines on the same series).
 type Metrics struct {
-	turns  *prometheus.CounterVec
-	stages *prometheus.HistogramVec
+	turns     *prometheus.CounterVec
+	stages    *prometheus.HistogramVec
+	knowledge *prometheus.CounterVec
+	handoffs  prometheus.Counter
+
+	mu     sync.Mutex
+	active map[string]time.Time // session → last turn, for kefu_sessions_active
 }
+
+// activeWindow is how recent a session's last turn must be to count as
+// active.
+const activeWindow = 15 * time.Minute
 
 // NewMetrics registers the engine's series with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		turns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "kefu", Name: "turns_total",
-			Help: "Turns by route (flow, knowledge, generative, handoff, fallback).",
-		}, []string{"route"}),
+			Help: "Turns by route (flow, knowledge, generative, handoff, fallback) and outcome (ok, or error when a flow failed).",
+		}, []string{"route", "outcome"}),
 		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "kefu", Subsystem: "turn", Name: "stage_seconds",
-			Help:    "Time spent in each stage of a turn.",
-			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+			Help:    "Time spent in each stage of a turn (normalize, classify, entities, dialog, retrieve, generate, services, save, total).",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 2.5, 10},
 		}, []string{"stage"}),
+		knowledge: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "kefu", Subsystem: "knowledge", Name: "searches_total",
+			Help: "Knowledge searches of turns by outcome: answered (direct answer), context (passages for generation), none.",
+		}, []string{"outcome"}),
+		handoffs: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "kefu", Name: "handoffs_total", Help: "Sessions handed to a human.",
+		}),
+		active: map[string]time.Time{},
 	}
-	reg.MustRegister(m.turns, m.stages)
+	reg.MustRegister(m.turns, m.stages, m.knowledge, m.handoffs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "kefu", Name: "sessions_active",
+		Help: "Sessions with a turn on this node in the last 15 minutes.",
+	}, m.countActive))
 	return m
+}
+
+func (m *Metrics) countActive() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	for id, t := range m.active {
+		if now.Sub(t) > activeWindow {
+			delete(m.active, id)
+		}
+	}
+	return float64(len(m.active))
 }
 
 func (m *Metrics) observe(r *Reply) {
 	if m == nil {
 		return
 	}
-	m.turns.WithLabelValues(r.Route).Inc()
-	t := r.Timings
-	for stage, d := range map[string]float64{
-		"normalize": t.Normalize.Seconds(), "classify": t.Classify.Seconds(), "entities": t.Entities.Seconds(),
-		"dialog": t.Dialog.Seconds(), "services": t.Services.Seconds(), "save": t.Save.Seconds(), "total": t.Total.Seconds(),
-	} {
-		m.stages.WithLabelValues(stage).Observe(d)
+	outcome := "ok"
+	if r.Reason == "error" {
+		outcome = "error"
 	}
+	m.turns.WithLabelValues(r.Route, outcome).Inc()
+	if r.newHandoff {
+		m.handoffs.Inc()
+	}
+	switch {
+	case len(r.Sources) == 0:
+	case r.Route == RouteKnowledge:
+		m.knowledge.WithLabelValues("answered").Inc()
+	case r.Sources[0].Used:
+		m.knowledge.WithLabelValues("context").Inc()
+	default:
+		m.knowledge.WithLabelValues("none").Inc()
+	}
+	t := r.Timings
+	for _, s := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"normalize", t.Normalize}, {"classify", t.Classify}, {"entities", t.Entities}, {"dialog", t.Dialog},
+		{"retrieve", t.Retrieve}, {"generate", t.Generate}, {"services", t.Services}, {"save", t.Save}, {"total", t.Total},
+	} {
+		m.stages.WithLabelValues(s.name).Observe(s.d.Seconds())
+	}
+	m.mu.Lock()
+	m.active[r.SessionID] = time.Now()
+	m.mu.Unlock()
 }

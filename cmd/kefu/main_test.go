@@ -605,6 +605,27 @@ generate:
 	if !strings.Contains(string(body), "event: start") || strings.Count(string(body), "event: delta") < 2 || !strings.Contains(string(body), "event: done") {
 		t.Errorf("SSE:\n%s", body)
 	}
+	resp, err = http.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{
+		`kefu_turns_total{outcome="ok",route="generative"} 2`,
+		`kefu_provider_requests_total{kind="unavailable",provider="dead"}`,
+		`kefu_provider_tokens_total{provider="gpt",route="default",type="completion"}`,
+		`kefu_provider_breaker_state{provider="gpt"} 0`,
+		`kefu_knowledge_searches_total{outcome="context"}`,
+		`kefu_sessions_active 2`,
+		`kefu_handoff_queue_length 0`,
+		`kefu_reload_success 1`,
+		`kefu_turn_stage_seconds_count{stage="generate"} 2`,
+	} {
+		if !strings.Contains(string(metrics), m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
 	s.stop(t)
 }
 

@@ -171,7 +171,18 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		Help: "1 when the last reload succeeded (or none was asked), 0 when it failed."})
 	a.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "kefu", Name: "reloads_total",
 		Help: "Reloads by outcome (ok, error)."}, []string{"outcome"})
-	a.Registry.MustRegister(a.reloadOK, a.reloads)
+	a.Registry.MustRegister(a.reloadOK, a.reloads, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "kefu", Subsystem: "handoff", Name: "queue_length",
+		Help: "Sessions waiting for a human agent.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		q, err := a.Sessions.Waiting(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(len(q))
+	}))
 	a.reloadOK.Set(1)
 	rt, err := a.buildRuntime(cfg)
 	if err != nil {
