@@ -13,6 +13,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/kefu-chat/kefu/dsl"
 	"github.com/kefu-chat/kefu/dsl/runtime"
 	"github.com/kefu-chat/kefu/engine/entity"
@@ -211,31 +216,45 @@ type Understanding struct {
 func (e *Engine) Understand(ctx context.Context, text string, now time.Time) (Understanding, error) {
 	var u Understanding
 	t0 := time.Now()
+	_, sp := tracer.Start(ctx, "kefu.normalize")
 	if e.d.Normalizer != nil {
 		u.Norm = e.d.Normalizer.Normalize(text)
 	} else {
 		u.Norm = normalize.Result{Original: text, Text: strings.TrimSpace(text)}
 	}
+	sp.End()
 	t1 := time.Now()
 	u.Timings.Normalize = t1.Sub(t0)
 	if u.Norm.Blocked || u.Norm.Text == "" {
 		return u, nil
 	}
 	if e.d.Classifier != nil {
-		p, err := e.d.Classifier.Classify(ctx, u.Norm.Text)
+		cctx, sp := tracer.Start(ctx, "kefu.classify")
+		p, err := e.d.Classifier.Classify(cctx, u.Norm.Text)
 		if err != nil {
+			sp.RecordError(err)
+			sp.SetStatus(codes.Error, "classify")
+			sp.End()
 			return u, fmt.Errorf("engine: classify: %w", err)
 		}
 		u.Intent = Intent{Name: p.Intent.Name, Confidence: round(float64(p.Intent.Confidence))}
+		sp.SetAttributes(attribute.String("kefu.intent", u.Intent.Name), attribute.Float64("kefu.confidence", u.Intent.Confidence))
+		sp.End()
 	}
 	t2 := time.Now()
 	u.Timings.Classify = t2.Sub(t1)
 	if e.d.Entities != nil {
+		_, sp := tracer.Start(ctx, "kefu.entities")
 		u.Entities = e.d.Entities.Extract(u.Norm.Text, now)
+		sp.End()
 	}
 	u.Timings.Entities = time.Since(t2)
 	return u, nil
 }
+
+// tracer makes the turn's spans; with no tracer provider configured (the
+// default) they cost next to nothing.
+var tracer = otel.Tracer("github.com/kefu-chat/kefu/engine")
 
 // storeErr marks a session store failure, unless it is the caller's own
 // context ending.
@@ -255,6 +274,8 @@ func round(f float64) float64 { return float64(int64(f*10000+0.5)) / 10000 }
 // or the context ends.
 func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 	start := time.Now()
+	ctx, span := tracer.Start(ctx, "kefu.turn")
+	defer span.End()
 	now := req.Now
 	if now.IsZero() {
 		now = e.now()
@@ -295,6 +316,8 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 	r.Timings.Lock = time.Since(t)
 
 	t = time.Now()
+	dctx, dspan := tracer.Start(ctx, "kefu.dialog")
+	ctx = dctx
 	switch {
 	case u.Norm.Blocked:
 		r.Route, r.Reason = RouteFallback, "sensitive"
@@ -309,6 +332,8 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 	default:
 		e.dialog(ctx, sess, req, u, r, now)
 	}
+	dspan.End()
+	ctx = trace.ContextWithSpan(ctx, span) // the save is the turn's, not the dialog's
 	r.Timings.Dialog = time.Since(t) - r.Timings.Services - r.Timings.Retrieve - r.Timings.Generate
 
 	intentName := r.Intent.Name
@@ -325,7 +350,11 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 	// memory of this turn.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.SaveTimeout)
 	defer cancel()
-	if err := e.d.Sessions.Save(sctx, sess); err != nil {
+	_, sspan := tracer.Start(ctx, "kefu.session.save")
+	err = e.d.Sessions.Save(sctx, sess)
+	sspan.End()
+	if err != nil {
+		span.SetStatus(codes.Error, "save")
 		return nil, storeErr("save", err)
 	}
 	r.Timings.Save = time.Since(t)
@@ -334,6 +363,11 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 		e.d.Notifier.Notify(context.WithoutCancel(ctx), entry, req.Text)
 	}
 	e.d.Metrics.observe(r)
+	span.SetAttributes(attribute.String("kefu.route", r.Route), attribute.String("kefu.intent", r.Intent.Name),
+		attribute.String("kefu.reason", r.Reason))
+	if r.Flow != nil {
+		span.SetAttributes(attribute.String("kefu.flow", r.Flow.Name), attribute.String("kefu.step", r.Flow.Step))
+	}
 	attrs := []slog.Attr{slog.String("session", req.SessionID), slog.String("turn", r.TurnID),
 		slog.String("route", r.Route), slog.String("intent", r.Intent.Name), slog.Float64("confidence", r.Intent.Confidence),
 		slog.Duration("took", r.Timings.Total)}
@@ -465,7 +499,12 @@ func (e *Engine) knowledge(ctx context.Context, u Understanding, r *Reply) *know
 		return nil
 	}
 	t := time.Now()
-	res, err := e.d.Knowledge.Search(ctx, u.Norm.Text, e.cfg.KnowledgeTopK, knowledge.Filter{})
+	kctx, sp := tracer.Start(ctx, "kefu.retrieve")
+	res, err := e.d.Knowledge.Search(kctx, u.Norm.Text, e.cfg.KnowledgeTopK, knowledge.Filter{})
+	if len(res) > 0 {
+		sp.SetAttributes(attribute.Float64("kefu.top_score", res[0].Score), attribute.String("kefu.top_id", res[0].Chunk.ID))
+	}
+	sp.End()
 	r.Timings.Retrieve += time.Since(t)
 	if err != nil {
 		if !errors.Is(err, knowledge.ErrEmptyQuery) {
@@ -542,6 +581,8 @@ func (e *Engine) effects(effs []runtime.Effect, r *Reply) {
 // call performs one business service call for a flow.
 func (e *Engine) call(ctx context.Context, c *runtime.CallRequest, r *Reply) runtime.CallResult {
 	t := time.Now()
+	ctx, sp := tracer.Start(ctx, "kefu.service", trace.WithAttributes(attribute.String("kefu.service", c.Service), attribute.String("kefu.operation", c.Op)))
+	defer sp.End()
 	rec := ServiceCall{Service: c.Service, Op: c.Op}
 	defer func() {
 		rec.Duration = time.Since(t)

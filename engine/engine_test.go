@@ -14,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/kefu-chat/kefu/dsl/ast"
 	"github.com/kefu-chat/kefu/dsl/compile"
 	"github.com/kefu-chat/kefu/dsl/parse"
@@ -658,4 +662,40 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.Write(p)
+}
+
+// TestTurnSpans records the spans of a turn that calls a business service:
+// one kefu.turn with its stages and the service call beneath.
+func TestTurnSpans(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	prev := otel.GetTracerProvider()
+	otel.SetTracerProvider(tp)
+	defer otel.SetTracerProvider(prev)
+	fx := newFixture(t, flows)
+	fx.turn(t, "sp", "我要退货")
+	fx.turn(t, "sp", "A2024112200003")
+	spans := rec.Ended()
+	byName := map[string][]sdktrace.ReadOnlySpan{}
+	for _, s := range spans {
+		byName[s.Name()] = append(byName[s.Name()], s)
+	}
+	for _, name := range []string{"kefu.turn", "kefu.normalize", "kefu.classify", "kefu.entities", "kefu.dialog", "kefu.service", "kefu.session.save"} {
+		if len(byName[name]) == 0 {
+			t.Errorf("no %s span (have %v)", name, byName)
+		}
+	}
+	turn := byName["kefu.turn"][1]
+	svc := byName["kefu.service"][0]
+	dialog := byName["kefu.dialog"][1]
+	if svc.Parent().SpanID() != dialog.SpanContext().SpanID() || dialog.Parent().SpanID() != turn.SpanContext().SpanID() {
+		t.Errorf("the service call must sit under the dialog, under the turn")
+	}
+	found := false
+	for _, a := range turn.Attributes() {
+		found = found || (string(a.Key) == "kefu.route" && a.Value.AsString() == "flow")
+	}
+	if !found {
+		t.Errorf("turn attributes %v", turn.Attributes())
+	}
 }

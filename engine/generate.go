@@ -61,6 +61,8 @@ func (e *Engine) generate(ctx context.Context, sess *session.Session, req Reques
 		SessionID: sess.ID,
 		User:      sess.UserID,
 	}
+	ctx, sp := tracer.Start(ctx, "kefu.generate")
+	defer sp.End()
 	var res *gateway.Result
 	var err error
 	if req.Stream != nil {

@@ -17,6 +17,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/kefu-chat/kefu/providers"
@@ -252,7 +256,13 @@ func (g *Gateway) Chat(ctx context.Context, routeName string, req providers.Requ
 			}
 			start := g.now()
 			actx, cancel := context.WithTimeout(ctx, in.Timeout)
+			actx, sp := tracer.Start(actx, "kefu.provider.attempt", trace.WithAttributes(
+				attribute.String("kefu.provider", name), attribute.String("kefu.route", routeName), attribute.Int("kefu.try", try)))
 			resp, err := in.Provider.Chat(actx, req)
+			if err != nil {
+				sp.SetStatus(codes.Error, string(providers.KindOf(err)))
+			}
+			sp.End()
 			cancel()
 			in.releaseSlot()
 			a := g.record(in, rt, start, err, resp)
@@ -322,6 +332,8 @@ func backoff(try int, err error) time.Duration {
 	return d
 }
 
+var tracer = otel.Tracer("github.com/kefu-chat/kefu/providers/gateway")
+
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -379,6 +391,8 @@ func (g *Gateway) Stream(ctx context.Context, routeName string, req providers.Re
 			// after it the caller's context governs the stream.
 			sctx, cancel := context.WithCancel(ctx)
 			timer := time.AfterFunc(in.Timeout, cancel)
+			sctx, sp := tracer.Start(sctx, "kefu.provider.attempt", trace.WithAttributes(
+				attribute.String("kefu.provider", name), attribute.String("kefu.route", routeName), attribute.Int("kefu.try", try), attribute.Bool("kefu.stream", true)))
 			s, err := in.Provider.Stream(sctx, req)
 			var first providers.Chunk
 			if err == nil {
@@ -388,6 +402,10 @@ func (g *Gateway) Stream(ctx context.Context, routeName string, req providers.Re
 				}
 			}
 			stopped := timer.Stop()
+			if err != nil {
+				sp.SetStatus(codes.Error, string(providers.KindOf(err)))
+			}
+			sp.End() // the attempt ends with the first token; the stream goes on
 			if err != nil {
 				cancel()
 				in.releaseSlot()

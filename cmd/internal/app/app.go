@@ -130,6 +130,15 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 			a.Close()
 		}
 	}()
+	stopTracing, err := StartTracing(context.Background(), cfg.Server.Tracing, Version)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return stopTracing(ctx)
+	})
 	if err := InitRuntime(cfg); err != nil {
 		return nil, err
 	}

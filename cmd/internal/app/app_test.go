@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
+
 	"github.com/kefu-chat/kefu/cmd/internal/config"
 	"github.com/kefu-chat/kefu/dsl"
 	"github.com/kefu-chat/kefu/engine"
@@ -405,5 +407,35 @@ channels:
 	a.Handler.ServeHTTP(rec, req)
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"session_id":"customer-42"`) || !strings.Contains(rec.Body.String(), "您好") {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestTracingExports starts tracing against a local OTLP/HTTP receiver and
+// checks that a span arrives at /v1/traces when the provider shuts down.
+func TestTracingExports(t *testing.T) {
+	got := make(chan string, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Method + " " + r.URL.Path + " " + r.Header.Get("Content-Type")
+		w.WriteHeader(200)
+	}))
+	defer srv.Close()
+	prev := otel.GetTracerProvider()
+	defer otel.SetTracerProvider(prev)
+	stop, err := StartTracing(context.Background(), config.Tracing{Endpoint: srv.URL}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sp := otel.Tracer("test").Start(context.Background(), "kefu.turn")
+	sp.End()
+	if err := stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case g := <-got:
+		if !strings.HasPrefix(g, "POST /v1/traces application/x-protobuf") {
+			t.Fatalf("got %q", g)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no span exported")
 	}
 }

@@ -50,9 +50,20 @@ type Server struct {
 	Log             Log      `yaml:"log"`
 	// Keys are the API keys; with none, chat and knowledge are open and
 	// admin endpoints closed.
-	Keys   []APIKey `yaml:"keys"`
-	Limits Limits   `yaml:"limits"`
-	CORS   []string `yaml:"cors_origins"`
+	Keys []APIKey `yaml:"keys"`
+	// Tracing sends OpenTelemetry spans (one per turn, children per stage
+	// and provider attempt) to an OTLP/HTTP collector; off when no
+	// endpoint is set.
+	Tracing Tracing  `yaml:"tracing"`
+	Limits  Limits   `yaml:"limits"`
+	CORS    []string `yaml:"cors_origins"`
+}
+
+// Tracing configures the OTLP exporter.
+type Tracing struct {
+	Endpoint    string  `yaml:"otlp_endpoint"` // e.g. http://otel-collector:4318
+	SampleRatio float64 `yaml:"sample_ratio"`  // of new traces; default 1
+	ServiceName string  `yaml:"service_name"`  // default kefu
 }
 
 // APIKey is a bearer token with its scopes (chat, knowledge, admin).
@@ -554,6 +565,12 @@ func (c *Config) Validate() error {
 				bad(path+".scopes", "%q is not chat, knowledge or admin", sc)
 			}
 		}
+	}
+	if t := s.Tracing; t.SampleRatio < 0 || t.SampleRatio > 1 {
+		bad("server.tracing.sample_ratio", "%v is outside [0, 1]", t.SampleRatio)
+	}
+	if e := s.Tracing.Endpoint; e != "" && !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") {
+		bad("server.tracing.otlp_endpoint", "must be an http(s) URL (OTLP over HTTP, port 4318)")
 	}
 	if l := s.Limits; l.TurnsPerKey < 0 || l.TurnsPerSession < 0 || l.MaxConcurrent < 0 {
 		bad("server.limits", "limits must not be negative")
