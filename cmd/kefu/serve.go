@@ -51,7 +51,7 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	defer a.Close()
 
-	if kb := a.Knowledge; kb != nil && cfg.Knowledge.IngestOnStart && len(cfg.Knowledge.Sources) > 0 {
+	if kb := a.Current().Knowledge; kb != nil && cfg.Knowledge.IngestOnStart && len(cfg.Knowledge.Sources) > 0 {
 		t := time.Now()
 		rep, err := kb.IngestPaths(context.Background(), cfg.Knowledge.Sources, nil)
 		if err != nil {
@@ -77,7 +77,7 @@ func serve(args []string, stderr io.Writer) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("kefu serving", "addr", "http://"+ln.Addr().String(), "model", cfg.Models.Intent.Path,
-		"intents", len(a.Classifier.Labels()), "oos_threshold", a.Classifier.Threshold(),
+		"intents", len(a.Current().Classifier.Labels()), "oos_threshold", a.Current().Classifier.Threshold(),
 		"flows", len(a.Current().Dialog.Program.FlowNames()), "sessions", cfg.Sessions.Store,
 		"startup", time.Since(start).Round(time.Millisecond).String(), "gomaxprocs", procs, "version", app.Version)
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -34,13 +35,11 @@ var Version = "dev"
 
 // App holds what Build made.
 type App struct {
-	Config     *config.Config
-	Classifier *onnx.Classifier
-	Embedder   *onnx.Embedder
-	Sessions   session.Store
-	Knowledge  *KnowledgeBase // nil without knowledge.store
-	Handler    http.Handler
-	Registry   *prometheus.Registry
+	Config    *config.Config
+	Sessions  session.Store
+	Knowledge *KnowledgeBase // nil without knowledge.store
+	Handler   http.Handler
+	Registry  *prometheus.Registry
 
 	closers []func() error
 
@@ -143,34 +142,10 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 	a.closers = append(a.closers, onnx.Shutdown)
-	if a.Classifier, err = LoadClassifier(cfg, modelMetrics(a.Registry, "intent")); err != nil {
-		return nil, err
-	}
-	a.closers = append(a.closers, a.Classifier.Close)
-	if a.Embedder, err = LoadEmbedder(cfg, modelMetrics(a.Registry, "embedder")); err != nil {
-		return nil, err
-	}
-	if a.Embedder != nil {
-		a.closers = append(a.closers, a.Embedder.Close)
-	}
 	if a.Sessions, err = OpenSessions(cfg.Sessions, logger); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, a.Sessions.Close)
-	norm, err := NewNormalizer(cfg.Normalize)
-	if err != nil {
-		return nil, err
-	}
-	var emb knowledge.Embedder
-	if a.Embedder != nil {
-		emb = a.Embedder
-	}
-	if a.Knowledge, err = OpenKnowledge(context.Background(), cfg, emb, func(s string) string { return norm.Normalize(s).Text }, logger); err != nil {
-		return nil, err
-	}
-	if a.Knowledge != nil {
-		a.closers = append(a.closers, a.Knowledge.Close)
-	}
 	a.logger = logger
 	if a.logger == nil {
 		a.logger = slog.New(slog.DiscardHandler)
@@ -193,14 +168,14 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		return float64(len(q))
 	}))
 	a.reloadOK.Set(1)
-	rt, err := a.buildRuntime(cfg)
+	rt, err := a.buildRuntime(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
 	a.rt.Store(rt)
 	a.closers = append(a.closers, func() error { return a.rt.Load().Close() })
 	opts := api.Options{
-		Classifier:   a.Classifier,
+		Classifier:   liveClassifier{a},
 		Engine:       liveEngine{a},
 		Reload:       a.Reload,
 		Ready:        readiness(a.Sessions),
@@ -220,8 +195,8 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 	if len(opts.Keys) == 0 && logger != nil {
 		logger.Warn("no API keys configured: chat and knowledge endpoints are open, admin endpoints closed (set server.keys)")
 	}
-	if a.Knowledge != nil {
-		opts.Knowledge = a.Knowledge
+	if rt.Knowledge != nil {
+		opts.Knowledge = liveKnowledge{a}
 	}
 	opts.Channels = a.channels(cfg, logger)
 	a.Handler = api.New(opts)
@@ -233,37 +208,121 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 // engine over them. The models, the session store and the knowledge base
 // live as long as the App.
 type Runtime struct {
-	Config  *config.Config
-	Dialog  *Dialog
-	Gateway *gateway.Gateway
-	Engine  *engine.Engine
+	Config     *config.Config
+	Classifier *onnx.Classifier
+	Embedder   *onnx.Embedder // nil without models.embedder
+	Knowledge  *KnowledgeBase // nil without knowledge.store
+	Dialog     *Dialog
+	Gateway    *gateway.Gateway
+	Engine     *engine.Engine
+
+	// owned are the parts this runtime closes; a reload that reuses a
+	// part (an unchanged model) moves it to the next runtime.
+	owned map[string]func() error
 }
 
-// Close closes what the runtime opened.
+// Close closes what the runtime still owns.
 func (rt *Runtime) Close() error {
-	if rt.Gateway != nil {
-		return rt.Gateway.Close()
+	var errs []error
+	for _, c := range rt.owned {
+		errs = append(errs, c())
 	}
-	return nil
+	rt.owned = nil
+	return errors.Join(errs...)
+}
+
+func (rt *Runtime) own(name string, c func() error) {
+	if rt.owned == nil {
+		rt.owned = map[string]func() error{}
+	}
+	rt.owned[name] = c
+}
+
+// take moves part name from prev to rt.
+func (rt *Runtime) take(prev *Runtime, name string) {
+	if c, ok := prev.owned[name]; ok {
+		delete(prev.owned, name)
+		rt.own(name, c)
+	}
 }
 
 // Current returns the runtime serving now.
 func (a *App) Current() *Runtime { return a.rt.Load() }
 
-func (a *App) buildRuntime(cfg *config.Config) (*Runtime, error) {
+// buildRuntime builds a runtime for cfg, reusing prev's models and
+// knowledge base where their config is unchanged. Parts are moved from
+// prev only when the whole build succeeded.
+func (a *App) buildRuntime(cfg *config.Config, prev *Runtime) (_ *Runtime, err error) {
 	rt := &Runtime{Config: cfg}
-	var err error
-	if rt.Dialog, err = LoadDialog(cfg, Intents(a.Classifier.Labels()), a.logger); err != nil {
+	var reused []string
+	defer func() {
+		if err != nil {
+			rt.Close() // closes only what this build opened
+		}
+	}()
+	same := func(x, y any) bool { return reflect.DeepEqual(x, y) } // follows pointers (oos_threshold)
+	if prev != nil && same(prev.Config.Models.Intent, cfg.Models.Intent) {
+		rt.Classifier = prev.Classifier
+		reused = append(reused, "classifier")
+	} else {
+		if rt.Classifier, err = LoadClassifier(cfg, modelMetrics(a.Registry, "intent")); err != nil {
+			return nil, err
+		}
+		rt.own("classifier", rt.Classifier.Close)
+	}
+	if prev != nil && same(prev.Config.Models.Embedder, cfg.Models.Embedder) {
+		rt.Embedder = prev.Embedder
+		reused = append(reused, "embedder")
+	} else {
+		if rt.Embedder, err = LoadEmbedder(cfg, modelMetrics(a.Registry, "embedder")); err != nil {
+			return nil, err
+		}
+		if rt.Embedder != nil {
+			rt.own("embedder", rt.Embedder.Close)
+		}
+	}
+	if rt.Dialog, err = LoadDialog(cfg, Intents(rt.Classifier.Labels()), a.logger); err != nil {
 		return nil, err
+	}
+	var emb knowledge.Embedder
+	if rt.Embedder != nil {
+		emb = rt.Embedder
+	}
+	norm := func(s string) string { return rt.Dialog.Normalizer.Normalize(s).Text }
+	switch {
+	case prev != nil && prev.Knowledge != nil && sameStore(prev.Config.Knowledge, cfg.Knowledge):
+		// The same store: keep it open, with this config's retrieval
+		// settings and embedder.
+		if rt.Knowledge, err = prev.Knowledge.WithSettings(cfg, emb, norm); err != nil {
+			return nil, err
+		}
+		reused = append(reused, "knowledge")
+	default:
+		if rt.Knowledge, err = OpenKnowledge(context.Background(), cfg, emb, norm, a.logger); err != nil {
+			return nil, err
+		}
+		if rt.Knowledge != nil {
+			rt.own("knowledge", rt.Knowledge.Close)
+		}
 	}
 	if rt.Gateway, err = OpenGateway(cfg, a.Registry, a.logger); err != nil {
 		return nil, err
 	}
-	if rt.Engine, err = NewEngine(cfg, rt.Dialog, a.Classifier, a.Sessions, a.Knowledge, rt.Gateway, a.logger, a.metrics); err != nil {
-		rt.Close()
+	if rt.Gateway != nil {
+		rt.own("gateway", rt.Gateway.Close)
+	}
+	if rt.Engine, err = NewEngine(cfg, rt.Dialog, rt.Classifier, a.Sessions, rt.Knowledge, rt.Gateway, a.logger, a.metrics); err != nil {
 		return nil, err
 	}
+	for _, name := range reused {
+		rt.take(prev, name)
+	}
 	return rt, nil
+}
+
+// sameStore reports whether two knowledge configs name the same store.
+func sameStore(a, b config.Knowledge) bool {
+	return a.Store == b.Store && a.Path == b.Path && a.Qdrant == b.Qdrant
 }
 
 // ErrRestart marks a reload whose config changes what only a restart can
@@ -297,7 +356,7 @@ func (a *App) Reload(ctx context.Context) (err error) {
 	if why := restartNeeded(old.Config, cfg); why != "" {
 		return fmt.Errorf("reload: %s changed: %w", why, ErrRestart)
 	}
-	rt, err := a.buildRuntime(cfg)
+	rt, err := a.buildRuntime(cfg, old)
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
@@ -311,22 +370,68 @@ func (a *App) Reload(ctx context.Context) (err error) {
 
 // restartNeeded names the first section a reload cannot change.
 func restartNeeded(a, b *config.Config) string {
-	same := func(x, y any) bool { return fmt.Sprintf("%+v", x) == fmt.Sprintf("%+v", y) }
+	same := func(x, y any) bool { return reflect.DeepEqual(x, y) } // follows pointers (oos_threshold)
 	switch {
 	case !same(a.Server.Addr, b.Server.Addr):
 		return "server.addr"
 	case !same(a.ONNXRuntime, b.ONNXRuntime):
 		return "onnxruntime"
-	case !same(a.Models.Intent, b.Models.Intent) || !same(a.Models.Embedder, b.Models.Embedder):
-		return "models"
 	case !same(a.Sessions, b.Sessions):
 		return "sessions"
-	case !same(a.Knowledge, b.Knowledge):
-		return "knowledge"
 	case !same(a.Server.Keys, b.Server.Keys) || !same(a.Server.Limits, b.Server.Limits) || !same(a.Server.CORS, b.Server.CORS):
 		return "server keys, limits or CORS"
 	}
 	return ""
+}
+
+// liveClassifier is the API's classifier: the serving runtime's.
+type liveClassifier struct{ a *App }
+
+func (l liveClassifier) Classify(ctx context.Context, text string) (models.Prediction, error) {
+	return l.a.rt.Load().Classifier.Classify(ctx, text)
+}
+
+// liveKnowledge is the API's knowledge base: the serving runtime's.
+type liveKnowledge struct{ a *App }
+
+func (l liveKnowledge) kb() (*KnowledgeBase, error) {
+	kb := l.a.rt.Load().Knowledge
+	if kb == nil {
+		return nil, errors.New("no knowledge base is configured")
+	}
+	return kb, nil
+}
+
+func (l liveKnowledge) Search(ctx context.Context, q string, k int, f knowledge.Filter) ([]knowledge.Result, error) {
+	kb, err := l.kb()
+	if err != nil {
+		return nil, err
+	}
+	return kb.Search(ctx, q, k, f)
+}
+
+func (l liveKnowledge) IngestFile(ctx context.Context, id, format string, content []byte, tags []string) (api.IngestResult, error) {
+	kb, err := l.kb()
+	if err != nil {
+		return api.IngestResult{}, err
+	}
+	return kb.IngestFile(ctx, id, format, content, tags)
+}
+
+func (l liveKnowledge) DeleteDocument(ctx context.Context, id string) (int, error) {
+	kb, err := l.kb()
+	if err != nil {
+		return 0, err
+	}
+	return kb.DeleteDocument(ctx, id)
+}
+
+func (l liveKnowledge) Documents(ctx context.Context) (map[string]int, error) {
+	kb, err := l.kb()
+	if err != nil {
+		return nil, err
+	}
+	return kb.Documents(ctx)
 }
 
 // liveEngine is the API's engine: each call goes to the runtime serving
@@ -405,11 +510,25 @@ func modelMetrics(reg prometheus.Registerer, model string) func(wait, run time.D
 		Help:        "Time a model call held its slot: tokenizing, inside ONNX Runtime, reading the output.",
 		ConstLabels: prometheus.Labels{"model": model}, Buckets: buckets,
 	})
-	reg.MustRegister(wait, run)
+	wait, run = reuse(reg, wait), reuse(reg, run) // a reload may load the model again
 	return func(w, r time.Duration) {
 		wait.Observe(w.Seconds())
 		run.Observe(r.Seconds())
 	}
+}
+
+// reuse registers c, or returns the equal collector already registered.
+func reuse[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err)
+	}
+	return c
 }
 
 // Close releases everything Build opened, newest first.

@@ -337,8 +337,17 @@ sessions: {path: %s}
 	}
 	for i := 0; i < 10; i++ {
 		write(fmt.Sprintf("您好（%d）", i))
+		if i == 5 {
+			// A model setting changes too: the classifier is loaded again
+			// while turns run.
+			os.WriteFile(cfgPath, []byte(strings.Replace(cfgText, "intent: {path: ", "intent: {oos_threshold: 0.05, path: ", 1)), 0o644)
+		}
+		old := a.Current().Classifier
 		if err := a.Reload(context.Background()); err != nil {
 			t.Fatalf("reload %d: %v", i, err)
+		}
+		if changed := a.Current().Classifier != old; changed != (i == 5) {
+			t.Fatalf("reload %d: classifier replaced %v", i, changed)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -359,7 +368,7 @@ sessions: {path: %s}
 		t.Errorf("reloaded flows not seen: %v", seen)
 	}
 	// Changing the session store needs a restart.
-	os.WriteFile(cfgPath, []byte(strings.Replace(cfgText, "sessions: {path: ", "sessions: {memory: 5, path: ", 1)), 0o644)
+	os.WriteFile(cfgPath, []byte(strings.Replace(strings.Replace(cfgText, "intent: {path: ", "intent: {oos_threshold: 0.05, path: ", 1), "sessions: {path: ", "sessions: {memory: 5, path: ", 1)), 0o644)
 	write("您好")
 	if err := a.Reload(context.Background()); !errors.Is(err, ErrRestart) {
 		t.Fatalf("sessions change: %v", err)

@@ -38,23 +38,9 @@ func OpenKnowledge(ctx context.Context, cfg *config.Config, models knowledge.Emb
 		return nil, nil
 	}
 	kb := &KnowledgeBase{chunking: chunk.Options{MaxRunes: k.ChunkRunes}}
-	switch k.Embedder {
-	case "", "models":
-		if models != nil {
-			kb.Embedder = models
-		} else {
-			kb.Embedder = knowledge.HashEmbedder{}
-		}
-	case "hashing":
-		kb.Embedder = knowledge.HashEmbedder{}
-	case "openai":
-		o := k.OpenAI
-		e, err := openaiembed.New(openaiembed.Config{BaseURL: o.BaseURL, APIKey: o.APIKey, Model: o.Model,
-			Dimensions: o.Dimensions, Batch: o.Batch, Timeout: o.Timeout.Std()}, nil)
-		if err != nil {
-			return nil, fmt.Errorf("knowledge.openai: %w", err)
-		}
-		kb.Embedder = e
+	var err error
+	if kb.Embedder, err = knowledgeEmbedder(k, models); err != nil {
+		return nil, err
 	}
 	dim := 0
 	if kb.Embedder != nil {
@@ -86,6 +72,45 @@ func OpenKnowledge(ctx context.Context, cfg *config.Config, models knowledge.Emb
 		TopK: k.TopK, Candidates: k.Candidates, Fusion: knowledge.Fusion(k.Fusion), DenseWeight: k.DenseWeight,
 	})
 	return kb, nil
+}
+
+// knowledgeEmbedder picks the embedder of the knowledge section; models is
+// the ONNX embedder of models.embedder, nil when none.
+func knowledgeEmbedder(k config.Knowledge, models knowledge.Embedder) (knowledge.Embedder, error) {
+	switch k.Embedder {
+	case "openai":
+		o := k.OpenAI
+		e, err := openaiembed.New(openaiembed.Config{BaseURL: o.BaseURL, APIKey: o.APIKey, Model: o.Model,
+			Dimensions: o.Dimensions, Batch: o.Batch, Timeout: o.Timeout.Std()}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("knowledge.openai: %w", err)
+		}
+		return e, nil
+	case "", "models":
+		if models != nil {
+			return models, nil
+		}
+	}
+	return knowledge.HashEmbedder{}, nil
+}
+
+// WithSettings returns a knowledge base over the same store with cfg's
+// retrieval settings, embedder and normalizer (for a reload). The
+// embedder must make vectors of the store's size.
+func (kb *KnowledgeBase) WithSettings(cfg *config.Config, models knowledge.Embedder, normalize func(string) string) (*KnowledgeBase, error) {
+	k := cfg.Knowledge
+	emb, err := knowledgeEmbedder(k, models)
+	if err != nil {
+		return nil, err
+	}
+	if d := kb.Store.Dim(); d != 0 && emb.Dim() != d {
+		return nil, fmt.Errorf("knowledge: the store holds %d-dimensional vectors but the embedder makes %d: %w (re-ingest into a new store)", d, emb.Dim(), knowledge.ErrDimension)
+	}
+	out := &KnowledgeBase{Store: kb.Store, Embedder: emb, chunking: chunk.Options{MaxRunes: k.ChunkRunes}}
+	out.Retriever = knowledge.NewRetriever(kb.Store, out.Embedder, normalize, knowledge.RetrieverConfig{
+		TopK: k.TopK, Candidates: k.Candidates, Fusion: knowledge.Fusion(k.Fusion), DenseWeight: k.DenseWeight,
+	})
+	return out, nil
 }
 
 // Close closes the store.
