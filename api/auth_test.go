@@ -129,3 +129,12 @@ func TestAdminReload(t *testing.T) {
 		t.Errorf("the operator must see where: %q", e.Message)
 	}
 }
+
+func TestAccessLogCarriesSession(t *testing.T) {
+	logger, logs := newLogger()
+	h := New(Options{Engine: echoEngine(t), Logger: logger})
+	serve(h, request{path: "/v1/chat", body: `{"session_id":"s-77","text":"你好"}`, header: map[string]string{"X-Request-Id": "req-123"}})
+	if !strings.Contains(logs.String(), "session=s-77") || !strings.Contains(logs.String(), "request_id=req-123") || strings.Contains(logs.String(), "你好") {
+		t.Fatalf("access log: %s", logs)
+	}
+}

@@ -80,6 +80,7 @@ func (s *server) chat(w http.ResponseWriter, r *http.Request) error {
 	} else if req.Text != "" {
 		return BadRequest(CodeInvalidArgument, "send either text or event, not both")
 	}
+	noteSession(r, req.SessionID)
 	release, err := s.admitTurn(r, req.SessionID)
 	if err != nil {
 		return err
@@ -121,6 +122,7 @@ func (s *server) sessionID(r *http.Request) (string, error) {
 		return "", NewError(CodeNotReady, "the dialog engine is not loaded")
 	}
 	id := chi.URLParam(r, "id")
+	noteSession(r, id)
 	return id, validID("session id", id, true)
 }
 

@@ -89,6 +89,7 @@ func (s *server) completions(w http.ResponseWriter, r *http.Request) error {
 	if model == "" {
 		model = "kefu"
 	}
+	noteSession(r, sid)
 	release, err := s.admitTurn(r, sid)
 	if err != nil {
 		return err

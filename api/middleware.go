@@ -114,6 +114,8 @@ func (s *server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		sess := new(string)
+		r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, sess))
 		next.ServeHTTP(sw, r)
 		elapsed := time.Since(start)
 
@@ -140,8 +142,20 @@ func (s *server) observe(next http.Handler) http.Handler {
 			slog.Duration("duration", elapsed),
 			slog.Int64("bytes", sw.bytes),
 			slog.String("request_id", RequestID(r.Context())),
+			slog.String("session", *sess),
 		)
 	})
+}
+
+// sessionKey holds a *string a handler fills with the request's session
+// id, so the access log line carries it.
+type sessionKey struct{}
+
+// noteSession records the request's session id for the access log.
+func noteSession(r *http.Request, id string) {
+	if p, ok := r.Context().Value(sessionKey{}).(*string); ok {
+		*p = id
+	}
 }
 
 // statusWriter records the status and size of a response.

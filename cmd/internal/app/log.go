@@ -18,7 +18,14 @@ func WithRequestIDs(h slog.Handler) slog.Handler { return requestIDs{h} }
 
 func (h requestIDs) Handle(ctx context.Context, r slog.Record) error {
 	if id := api.RequestID(ctx); id != "" {
-		r.AddAttrs(slog.String("request_id", id))
+		has := false
+		r.Attrs(func(a slog.Attr) bool {
+			has = a.Key == "request_id"
+			return !has
+		})
+		if !has {
+			r.AddAttrs(slog.String("request_id", id))
+		}
 	}
 	return h.Handler.Handle(ctx, r)
 }
