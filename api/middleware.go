@@ -134,7 +134,7 @@ func (s *server) observe(next http.Handler) http.Handler {
 		if quietRoutes[route] && status < 400 {
 			level = slog.LevelDebug
 		}
-		s.logger.LogAttrs(r.Context(), level, "http request",
+		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.String("route", route),
@@ -142,8 +142,11 @@ func (s *server) observe(next http.Handler) http.Handler {
 			slog.Duration("duration", elapsed),
 			slog.Int64("bytes", sw.bytes),
 			slog.String("request_id", RequestID(r.Context())),
-			slog.String("session", *sess),
-		)
+		}
+		if *sess != "" {
+			attrs = append(attrs, slog.String("session", *sess))
+		}
+		s.logger.LogAttrs(r.Context(), level, "http request", attrs...)
 	})
 }
 
