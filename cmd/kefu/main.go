@@ -34,6 +34,7 @@ usage:
   kefu knowledge copy --config FILE --qdrant HOST:PORT [--collection NAME]
   kefu eval intents --model DIR --data FILE [--json] [--html FILE]
   kefu train --data FILE [--val FILE] --out DIR [--base DIR] [recipe flags]
+  kefu bench --config FILE [--url URL] [--concurrency N] [--duration D] [--sessions S] [--demo] [--json]
   kefu version
 
 Run "kefu COMMAND -h" for a command's flags.
@@ -69,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = eval(rest, stdout)
 	case "train":
 		err = trainCmd(rest, stdout, stderr)
+	case "bench":
+		err = benchCmd(rest, stdout, stderr)
 	case "version":
 		err = version(stdout)
 	case "-h", "--help", "help":

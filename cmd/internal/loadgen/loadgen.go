@@ -30,6 +30,9 @@ type Script struct {
 	// waits for an agent; a reset lets it go on).
 	Reset  bool
 	Weight int
+	// Pool, when set, replaces Turns: each play draws 1..Draw turns from it.
+	Pool []string
+	Draw int
 }
 
 // DemoScripts is the demo bot's mix: flows with slot filling, knowledge
@@ -49,15 +52,8 @@ func DemoScripts(queries []string) []Script {
 		{Name: "smalltalk", Weight: 2, Turns: []string{"你是谁"}},
 		{Name: "handoff", Weight: 4, Turns: []string{"转人工"}, Reset: true},
 	}
-	// Knowledge questions: one to three per session, drawn from queries.
-	for i, q := range queries {
-		turns := []string{q}
-		if i+1 < len(queries) && i%3 == 0 {
-			turns = append(turns, queries[i+1])
-		}
-		s = append(s, Script{Name: "knowledge", Weight: max(1, 30*10/len(queries)) / 10, Turns: turns})
-	}
-	return s
+	// Knowledge questions: one or two per play, drawn from queries.
+	return append(s, Script{Name: "knowledge", Weight: 30, Pool: queries, Draw: 2})
 }
 
 // LoadQueries reads the "query" field of a JSONL file, keeping at most n
@@ -192,15 +188,30 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				mu.Unlock()
 				id := fmt.Sprintf("%s-%d", prefix, sess)
 				sc := pick(cfg.Scripts, total, rng)
-				for _, text := range sc.Turns {
+				turns := sc.Turns
+				if len(sc.Pool) > 0 {
+					turns = nil
+					for range 1 + rng.IntN(max(sc.Draw, 1)) {
+						turns = append(turns, sc.Pool[rng.IntN(len(sc.Pool))])
+					}
+				}
+				reset := sc.Reset
+				for _, text := range turns {
 					if !time.Now().Before(deadline) {
 						break
 					}
 					t := time.Now()
 					rep, err := chat(ctx, client, cfg.URL, id, text)
 					record(time.Since(t), rep, err)
+					if err == nil && rep.Handoff {
+						// Any handoff (asked for, or after repeated
+						// misunderstandings) parks the session with an
+						// agent: reset it so it can go on.
+						reset = true
+						break
+					}
 				}
-				if sc.Reset {
+				if reset {
 					if err := deleteSession(ctx, client, cfg.URL, id); err != nil {
 						mu.Lock()
 						res.Errors++
@@ -241,6 +252,7 @@ func pick(s []Script, total int, rng *rand.Rand) Script {
 
 type reply struct {
 	Route   string             `json:"route"`
+	Handoff bool               `json:"handoff"`
 	Timings map[string]float64 `json:"timings"`
 }
 
