@@ -216,7 +216,7 @@ type Understanding struct {
 func (e *Engine) Understand(ctx context.Context, text string, now time.Time) (Understanding, error) {
 	var u Understanding
 	t0 := time.Now()
-	_, sp := tracer.Start(ctx, "kefu.normalize")
+	_, sp := tracer().Start(ctx, "kefu.normalize")
 	if e.d.Normalizer != nil {
 		u.Norm = e.d.Normalizer.Normalize(text)
 	} else {
@@ -229,7 +229,7 @@ func (e *Engine) Understand(ctx context.Context, text string, now time.Time) (Un
 		return u, nil
 	}
 	if e.d.Classifier != nil {
-		cctx, sp := tracer.Start(ctx, "kefu.classify")
+		cctx, sp := tracer().Start(ctx, "kefu.classify")
 		p, err := e.d.Classifier.Classify(cctx, u.Norm.Text)
 		if err != nil {
 			sp.RecordError(err)
@@ -244,7 +244,7 @@ func (e *Engine) Understand(ctx context.Context, text string, now time.Time) (Un
 	t2 := time.Now()
 	u.Timings.Classify = t2.Sub(t1)
 	if e.d.Entities != nil {
-		_, sp := tracer.Start(ctx, "kefu.entities")
+		_, sp := tracer().Start(ctx, "kefu.entities")
 		u.Entities = e.d.Entities.Extract(u.Norm.Text, now)
 		sp.End()
 	}
@@ -252,9 +252,9 @@ func (e *Engine) Understand(ctx context.Context, text string, now time.Time) (Un
 	return u, nil
 }
 
-// tracer makes the turn's spans; with no tracer provider configured (the
-// default) they cost next to nothing.
-var tracer = otel.Tracer("github.com/kefu-chat/kefu/engine")
+// tracer makes the turn's spans from the global provider of the moment;
+// with none configured (the default) they cost next to nothing.
+func tracer() trace.Tracer { return otel.Tracer("github.com/kefu-chat/kefu/engine") }
 
 // storeErr marks a session store failure, unless it is the caller's own
 // context ending.
@@ -274,7 +274,7 @@ func round(f float64) float64 { return float64(int64(f*10000+0.5)) / 10000 }
 // or the context ends.
 func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 	start := time.Now()
-	ctx, span := tracer.Start(ctx, "kefu.turn")
+	ctx, span := tracer().Start(ctx, "kefu.turn")
 	defer span.End()
 	now := req.Now
 	if now.IsZero() {
@@ -316,7 +316,7 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 	r.Timings.Lock = time.Since(t)
 
 	t = time.Now()
-	dctx, dspan := tracer.Start(ctx, "kefu.dialog")
+	dctx, dspan := tracer().Start(ctx, "kefu.dialog")
 	ctx = dctx
 	switch {
 	case u.Norm.Blocked:
@@ -350,7 +350,7 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 	// memory of this turn.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.SaveTimeout)
 	defer cancel()
-	_, sspan := tracer.Start(ctx, "kefu.session.save")
+	_, sspan := tracer().Start(ctx, "kefu.session.save")
 	err = e.d.Sessions.Save(sctx, sess)
 	sspan.End()
 	if err != nil {
@@ -499,7 +499,7 @@ func (e *Engine) knowledge(ctx context.Context, u Understanding, r *Reply) *know
 		return nil
 	}
 	t := time.Now()
-	kctx, sp := tracer.Start(ctx, "kefu.retrieve")
+	kctx, sp := tracer().Start(ctx, "kefu.retrieve")
 	res, err := e.d.Knowledge.Search(kctx, u.Norm.Text, e.cfg.KnowledgeTopK, knowledge.Filter{})
 	if len(res) > 0 {
 		sp.SetAttributes(attribute.Float64("kefu.top_score", res[0].Score), attribute.String("kefu.top_id", res[0].Chunk.ID))
@@ -581,7 +581,7 @@ func (e *Engine) effects(effs []runtime.Effect, r *Reply) {
 // call performs one business service call for a flow.
 func (e *Engine) call(ctx context.Context, c *runtime.CallRequest, r *Reply) runtime.CallResult {
 	t := time.Now()
-	ctx, sp := tracer.Start(ctx, "kefu.service", trace.WithAttributes(attribute.String("kefu.service", c.Service), attribute.String("kefu.operation", c.Op)))
+	ctx, sp := tracer().Start(ctx, "kefu.service", trace.WithAttributes(attribute.String("kefu.service", c.Service), attribute.String("kefu.operation", c.Op)))
 	defer sp.End()
 	rec := ServiceCall{Service: c.Service, Op: c.Op}
 	defer func() {

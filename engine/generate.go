@@ -61,7 +61,7 @@ func (e *Engine) generate(ctx context.Context, sess *session.Session, req Reques
 		SessionID: sess.ID,
 		User:      sess.UserID,
 	}
-	ctx, sp := tracer.Start(ctx, "kefu.generate")
+	ctx, sp := tracer().Start(ctx, "kefu.generate")
 	defer sp.End()
 	var res *gateway.Result
 	var err error

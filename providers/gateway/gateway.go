@@ -256,7 +256,7 @@ func (g *Gateway) Chat(ctx context.Context, routeName string, req providers.Requ
 			}
 			start := g.now()
 			actx, cancel := context.WithTimeout(ctx, in.Timeout)
-			actx, sp := tracer.Start(actx, "kefu.provider.attempt", trace.WithAttributes(
+			actx, sp := tracer().Start(actx, "kefu.provider.attempt", trace.WithAttributes(
 				attribute.String("kefu.provider", name), attribute.String("kefu.route", routeName), attribute.Int("kefu.try", try)))
 			resp, err := in.Provider.Chat(actx, req)
 			if err != nil {
@@ -332,7 +332,7 @@ func backoff(try int, err error) time.Duration {
 	return d
 }
 
-var tracer = otel.Tracer("github.com/kefu-chat/kefu/providers/gateway")
+func tracer() trace.Tracer { return otel.Tracer("github.com/kefu-chat/kefu/providers/gateway") }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
@@ -391,7 +391,7 @@ func (g *Gateway) Stream(ctx context.Context, routeName string, req providers.Re
 			// after it the caller's context governs the stream.
 			sctx, cancel := context.WithCancel(ctx)
 			timer := time.AfterFunc(in.Timeout, cancel)
-			sctx, sp := tracer.Start(sctx, "kefu.provider.attempt", trace.WithAttributes(
+			sctx, sp := tracer().Start(sctx, "kefu.provider.attempt", trace.WithAttributes(
 				attribute.String("kefu.provider", name), attribute.String("kefu.route", routeName), attribute.Int("kefu.try", try), attribute.Bool("kefu.stream", true)))
 			s, err := in.Provider.Stream(sctx, req)
 			var first providers.Chunk
