@@ -154,3 +154,29 @@ func unwrapAll(err error) error {
 		err = next
 	}
 }
+
+// FuzzParse feeds arbitrary files to the loader: it returns a config or an
+// error, never panics, and a config it accepts validates.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.yml")
+	files = append(files, "../../../testdata/bots/demo/kefu.yaml")
+	for _, p := range files {
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte("providers: {x: {type: openai, model: m}}\nroutes: {r: {providers: [x]}}\n"))
+	f.Add([]byte("server: {keys: [{name: a, key: \"0123456789abcdef\", scopes: [chat]}]}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 64<<10 {
+			return
+		}
+		c, err := Parse(data, "/etc/kefu")
+		if err != nil {
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Parse accepted a config that does not validate: %v", err)
+		}
+	})
+}
