@@ -63,6 +63,7 @@ type Route struct {
 
 // Deps are runtime parts; nil means a default.
 type Deps struct {
+	Metrics    *Metrics // nil: NewMetrics(Registerer)
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 	Now        func() time.Time
@@ -76,13 +77,29 @@ type Gateway struct {
 	log    *slog.Logger
 	now    func() time.Time
 	sleep  func(context.Context, time.Duration) error
-	m      *metrics
+	m      *Metrics
 }
 
 type instance struct {
 	Instance
 	br  *breaker
 	sem chan struct{}
+}
+
+// admit lets an attempt go to the provider: its breaker must let it
+// through and it must have a free call slot (released by releaseSlot). It
+// says why not otherwise, with the error the route records.
+func (in *instance) admit() (skipped string, err error) {
+	// The slot first: a half-open breaker's one trial must not be spent
+	// on a call that then finds no slot.
+	if !in.acquire() {
+		return "at max_concurrency", &providers.Error{Provider: in.Name, Kind: providers.KindRateLimit, Message: "too many calls in flight"}
+	}
+	if !in.br.allow() {
+		in.releaseSlot()
+		return "breaker open", &providers.Error{Provider: in.Name, Kind: providers.KindUnavailable, Message: "circuit breaker open"}
+	}
+	return "", nil
 }
 
 // acquire takes one of the provider's call slots, or reports false when
@@ -155,7 +172,10 @@ func New(instances []Instance, routes []Route, d Deps) (*Gateway, error) {
 		}
 		g.routes[r.Name] = rt
 	}
-	g.m = newMetrics(d.Registerer)
+	g.m = d.Metrics
+	if g.m == nil {
+		g.m = NewMetrics(d.Registerer)
+	}
 	for name, in := range g.inst {
 		g.m.breaker.WithLabelValues(name).Set(0)
 		_ = in
@@ -244,14 +264,9 @@ func (g *Gateway) Chat(ctx context.Context, routeName string, req providers.Requ
 	for _, name := range rt.Providers {
 		in := g.inst[name]
 		for try := 0; try <= in.Retries; try++ {
-			if !in.br.allow() {
-				res.Attempts = append(res.Attempts, Attempt{Provider: name, Skipped: "breaker open"})
-				last = &providers.Error{Provider: name, Kind: providers.KindUnavailable, Message: "circuit breaker open"}
-				break
-			}
-			if !in.acquire() {
-				res.Attempts = append(res.Attempts, Attempt{Provider: name, Skipped: "at max_concurrency"})
-				last = &providers.Error{Provider: name, Kind: providers.KindRateLimit, Message: "too many calls in flight"}
+			if skip, err := in.admit(); err != nil {
+				res.Attempts = append(res.Attempts, Attempt{Provider: name, Skipped: skip})
+				last = err
 				break
 			}
 			start := g.now()
@@ -303,7 +318,7 @@ func (g *Gateway) record(in *instance, rt *route, start time.Time, err error, re
 		switch providers.KindOf(err) {
 		case providers.KindBadRequest, providers.KindContextLength, providers.KindContentFilter, providers.KindCanceled:
 		default:
-			if g.m.breaker != nil && in.br.failure() {
+			if in.br.failure() {
 				g.log.Warn("circuit breaker opened", "provider", in.Name)
 			}
 		}
@@ -376,14 +391,9 @@ func (g *Gateway) Stream(ctx context.Context, routeName string, req providers.Re
 	for _, name := range rt.Providers {
 		in := g.inst[name]
 		for try := 0; try <= in.Retries; try++ {
-			if !in.br.allow() {
-				res.Attempts = append(res.Attempts, Attempt{Provider: name, Skipped: "breaker open"})
-				last = &providers.Error{Provider: name, Kind: providers.KindUnavailable, Message: "circuit breaker open"}
-				break
-			}
-			if !in.acquire() {
-				res.Attempts = append(res.Attempts, Attempt{Provider: name, Skipped: "at max_concurrency"})
-				last = &providers.Error{Provider: name, Kind: providers.KindRateLimit, Message: "too many calls in flight"}
+			if skip, err := in.admit(); err != nil {
+				res.Attempts = append(res.Attempts, Attempt{Provider: name, Skipped: skip})
+				last = err
 				break
 			}
 			start := g.now()

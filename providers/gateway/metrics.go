@@ -1,26 +1,10 @@
 package gateway
 
-import (
-	"errors"
+import "github.com/prometheus/client_golang/prometheus"
 
-	"github.com/prometheus/client_golang/prometheus"
-)
-
-// register registers c, or returns the equal collector already registered.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
-	}
-	return c
-}
-
-type metrics struct {
+// Metrics are the gateway's Prometheus series. Create them once per
+// process and give them to every gateway (reloads build new ones).
+type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	tokens   *prometheus.CounterVec
@@ -29,10 +13,10 @@ type metrics struct {
 	limited  *prometheus.CounterVec
 }
 
-// newMetrics registers the gateway's series with reg (nil: unregistered).
+// NewMetrics registers the gateway's series with reg (nil: unregistered).
 // Labels are provider and route names from the config, never user text.
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "kefu", Subsystem: "provider", Name: "requests_total",
 			Help: "Provider attempts by outcome: ok or the error kind.",
@@ -60,14 +44,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"route", "limit"}),
 	}
 	if reg != nil {
-		// A reload builds a new gateway on the same registry: keep counting
-		// on the collectors already there.
-		m.requests = register(reg, m.requests)
-		m.duration = register(reg, m.duration)
-		m.tokens = register(reg, m.tokens)
-		m.cost = register(reg, m.cost)
-		m.breaker = register(reg, m.breaker)
-		m.limited = register(reg, m.limited)
+		reg.MustRegister(m.requests, m.duration, m.tokens, m.cost, m.breaker, m.limited)
 	}
 	return m
 }

@@ -47,8 +47,12 @@ type App struct {
 	reloadMu sync.Mutex
 	logger   *slog.Logger
 	metrics  *engine.Metrics
-	reloadOK prometheus.Gauge
-	reloads  *prometheus.CounterVec
+	// The series of models and providers are registered once; reloads
+	// hand them to the parts they build.
+	intentObs, embedObs func(wait, run time.Duration)
+	gwMetrics           *gateway.Metrics
+	reloadOK            prometheus.Gauge
+	reloads             *prometheus.CounterVec
 }
 
 // InitRuntime finds and loads the ONNX Runtime library named by cfg.
@@ -151,6 +155,8 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		a.logger = slog.New(slog.DiscardHandler)
 	}
 	a.metrics = engine.NewMetrics(a.Registry)
+	a.intentObs, a.embedObs = modelMetrics(a.Registry, "intent"), modelMetrics(a.Registry, "embedder")
+	a.gwMetrics = gateway.NewMetrics(a.Registry)
 	a.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "kefu", Name: "reload_success",
 		Help: "1 when the last reload succeeded (or none was asked), 0 when it failed."})
 	a.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "kefu", Name: "reloads_total",
@@ -265,7 +271,7 @@ func (a *App) buildRuntime(cfg *config.Config, prev *Runtime) (_ *Runtime, err e
 		rt.Classifier = prev.Classifier
 		reused = append(reused, "classifier")
 	} else {
-		if rt.Classifier, err = LoadClassifier(cfg, modelMetrics(a.Registry, "intent")); err != nil {
+		if rt.Classifier, err = LoadClassifier(cfg, a.intentObs); err != nil {
 			return nil, err
 		}
 		rt.own("classifier", rt.Classifier.Close)
@@ -274,7 +280,7 @@ func (a *App) buildRuntime(cfg *config.Config, prev *Runtime) (_ *Runtime, err e
 		rt.Embedder = prev.Embedder
 		reused = append(reused, "embedder")
 	} else {
-		if rt.Embedder, err = LoadEmbedder(cfg, modelMetrics(a.Registry, "embedder")); err != nil {
+		if rt.Embedder, err = LoadEmbedder(cfg, a.embedObs); err != nil {
 			return nil, err
 		}
 		if rt.Embedder != nil {
@@ -305,7 +311,7 @@ func (a *App) buildRuntime(cfg *config.Config, prev *Runtime) (_ *Runtime, err e
 			rt.own("knowledge", rt.Knowledge.Close)
 		}
 	}
-	if rt.Gateway, err = OpenGateway(cfg, a.Registry, a.logger); err != nil {
+	if rt.Gateway, err = OpenGateway(cfg, a.gwMetrics, a.logger); err != nil {
 		return nil, err
 	}
 	if rt.Gateway != nil {
@@ -510,25 +516,11 @@ func modelMetrics(reg prometheus.Registerer, model string) func(wait, run time.D
 		Help:        "Time a model call held its slot: tokenizing, inside ONNX Runtime, reading the output.",
 		ConstLabels: prometheus.Labels{"model": model}, Buckets: buckets,
 	})
-	wait, run = reuse(reg, wait), reuse(reg, run) // a reload may load the model again
+	reg.MustRegister(wait, run)
 	return func(w, r time.Duration) {
 		wait.Observe(w.Seconds())
 		run.Observe(r.Seconds())
 	}
-}
-
-// reuse registers c, or returns the equal collector already registered.
-func reuse[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
-	}
-	return c
 }
 
 // Close releases everything Build opened, newest first.

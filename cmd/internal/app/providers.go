@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"sort"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/kefu-chat/kefu/cmd/internal/config"
 	"github.com/kefu-chat/kefu/providers"
 	_ "github.com/kefu-chat/kefu/providers/all" // the built-in provider types
@@ -17,7 +15,8 @@ import (
 // OpenGateway opens every configured provider and the routes over them,
 // or returns nil when no provider is configured. Unknown types fail with
 // the known ones listed.
-func OpenGateway(cfg *config.Config, reg prometheus.Registerer, logger *slog.Logger) (_ *gateway.Gateway, err error) {
+// m may be nil (unregistered series).
+func OpenGateway(cfg *config.Config, m *gateway.Metrics, logger *slog.Logger) (_ *gateway.Gateway, err error) {
 	if len(cfg.Providers) == 0 {
 		return nil, nil
 	}
@@ -55,5 +54,5 @@ func OpenGateway(cfg *config.Config, reg prometheus.Registerer, logger *slog.Log
 	for name, r := range cfg.Routes {
 		routes = append(routes, gateway.Route{Name: name, Providers: r.Providers, MaxConcurrency: r.MaxConcurrency, RatePerSecond: r.RatePerSecond})
 	}
-	return gateway.New(insts, routes, gateway.Deps{Registerer: reg, Logger: logger})
+	return gateway.New(insts, routes, gateway.Deps{Metrics: m, Logger: logger})
 }
