@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/kefu-chat/kefu/knowledge"
+	"github.com/kefu-chat/kefu/knowledge/chunk"
 )
 
 // Knowledge is what the knowledge endpoints need.
@@ -124,9 +125,6 @@ type documentRequest struct {
 	Tags    []string `json:"tags"`
 }
 
-// formats maps file extensions to ingestion formats.
-var formats = map[string]string{".md": "markdown", ".markdown": "markdown", ".txt": "text", ".jsonl": "faq-jsonl", ".csv": "faq-csv"}
-
 // putDocument serves POST /v1/knowledge/documents: ingest one document
 // (or one FAQ file), replacing any earlier version with the same id.
 func (s *server) putDocument(w http.ResponseWriter, r *http.Request) error {
@@ -141,15 +139,12 @@ func (s *server) putDocument(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.Format == "" {
-		for ext, f := range formats {
-			if strings.HasSuffix(strings.ToLower(req.ID), ext) {
-				req.Format = f
-			}
-		}
+		req.Format = chunk.FormatOf(req.ID)
 	}
-	switch req.Format {
-	case "markdown", "text", "faq-jsonl", "faq-csv":
-	case "":
+	_, known := chunk.Extension(req.Format)
+	switch {
+	case known:
+	case req.Format == "":
 		return BadRequest(CodeInvalidArgument, "format is required when the id has no known extension (markdown, text, faq-jsonl, faq-csv)")
 	default:
 		return BadRequest(CodeInvalidArgument, fmt.Sprintf("format %q is not markdown, text, faq-jsonl or faq-csv", req.Format))

@@ -45,6 +45,33 @@ var formats = map[string]knowledge.Format{
 	".csv":      knowledge.FormatFAQ,
 }
 
+// uploads are the format names of files sent without a name to go by
+// (POST /v1/knowledge/documents), each with the extension Read knows it by.
+var uploads = map[string]string{"markdown": ".md", "text": ".txt", "faq-jsonl": ".jsonl", "faq-csv": ".csv"}
+
+// FormatOf returns the format name of a file name by its extension:
+// markdown, text, faq-jsonl or faq-csv; "" when Read does not know it.
+func FormatOf(name string) string {
+	switch ext := strings.ToLower(path.Ext(name)); ext {
+	case ".json":
+		return "faq-jsonl"
+	default:
+		for f, e := range uploads {
+			if e == ext || (f == "markdown" && ext == ".markdown") {
+				return f
+			}
+		}
+	}
+	return ""
+}
+
+// Extension returns the file extension of a format name, and whether the
+// name is known.
+func Extension(format string) (string, bool) {
+	e, ok := uploads[format]
+	return e, ok
+}
+
 // Supported reports whether Read reads a file of this name, by its
 // extension (any case): .md, .markdown, .txt, .jsonl, .json or .csv.
 func Supported(name string) bool {

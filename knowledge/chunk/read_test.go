@@ -252,3 +252,16 @@ func TestReadSplit(t *testing.T) {
 		t.Errorf("chunks (-want +got):\n%s", diff)
 	}
 }
+
+func TestFormatOf(t *testing.T) {
+	for name, want := range map[string]string{"a/配送.md": "markdown", "x.MARKDOWN": "markdown", "n.txt": "text", "f.jsonl": "faq-jsonl", "f.json": "faq-jsonl", "f.csv": "faq-csv", "p.png": "", "noext": ""} {
+		if got := FormatOf(name); got != want {
+			t.Errorf("FormatOf(%q) = %q, want %q", name, got, want)
+		}
+		if want != "" {
+			if ext, ok := Extension(want); !ok || !Supported("x"+ext) {
+				t.Errorf("Extension(%q) = %q, %v", want, ext, ok)
+			}
+		}
+	}
+}

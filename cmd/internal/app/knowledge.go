@@ -174,13 +174,9 @@ func (kb *KnowledgeBase) IngestPaths(ctx context.Context, paths []string, progre
 	return rep, err
 }
 
-// extensions gives each ingestion format the file extension chunk.Read
-// recognises.
-var extensions = map[string]string{"markdown": ".md", "text": ".txt", "faq-jsonl": ".jsonl", "faq-csv": ".csv"}
-
 // IngestFile ingests one uploaded file as document id.
 func (kb *KnowledgeBase) IngestFile(ctx context.Context, id, format string, content []byte, tags []string) (api.IngestResult, error) {
-	ext, ok := extensions[format]
+	ext, ok := chunk.Extension(format)
 	if !ok {
 		return api.IngestResult{}, fmt.Errorf("%w: unknown format %q", api.ErrBadDocument, format)
 	}
