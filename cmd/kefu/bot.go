@@ -105,14 +105,12 @@ func openTempKnowledge(cfg *config.Config, dir string, d *app.Dialog, logger *sl
 	if emb != nil {
 		*closers = append(*closers, emb.Close)
 	}
-	k := *cfg
-	k.Knowledge.Store, k.Knowledge.Path = "embedded", filepath.Join(dir, "knowledge.db")
 	var e knowledge.Embedder
 	if emb != nil {
 		e = emb
 	}
 	norm := func(s string) string { return d.Normalizer.Normalize(s).Text }
-	kb, err := app.OpenKnowledge(context.Background(), &k, e, norm, logger)
+	kb, err := app.OpenKnowledge(context.Background(), inTempStore(cfg, dir), e, norm, logger)
 	if err != nil {
 		return nil, err
 	}

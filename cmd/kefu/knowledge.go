@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -52,17 +53,25 @@ func openKB(cfg *config.Config, tempDir string, logger *slog.Logger) (*app.Knowl
 		cleanup()
 		return nil, nil, err
 	}
-	k := *cfg
+	k := cfg
 	if tempDir != "" {
-		k.Knowledge.Store, k.Knowledge.Path = "embedded", tempDir+"/knowledge.db"
+		k = inTempStore(cfg, tempDir)
 	}
-	kb, err := app.OpenKnowledge(context.Background(), &k, emb, func(s string) string { return norm.Normalize(s).Text }, logger)
+	kb, err := app.OpenKnowledge(context.Background(), k, emb, func(s string) string { return norm.Normalize(s).Text }, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
 	closers = append(closers, kb.Close)
 	return kb, cleanup, nil
+}
+
+// inTempStore returns a copy of cfg whose knowledge base is a fresh
+// embedded store in dir, so a running server's store is never touched.
+func inTempStore(cfg *config.Config, dir string) *config.Config {
+	k := *cfg
+	k.Knowledge.Store, k.Knowledge.Path = "embedded", filepath.Join(dir, "knowledge.db")
+	return &k
 }
 
 // ingest adds files and folders to the knowledge base.
