@@ -238,3 +238,21 @@ func TestCoverageFromSparseMatchesText(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchedSparse: the matched terms read from a chunk's sparse vector
+// are the ones read from its text.
+func TestMatchedSparse(t *testing.T) {
+	cases := [][2]string{
+		{"退货运费谁出", "退货的运费由谁承担？质量问题运费由我们承担"},
+		{"iPhone 15 能用快充吗", "支持 iphone 15 的 PD 快充"},
+		{"发票多久开好", "电子发票一般在签收后 24 小时内开具"},
+		{"完全无关", "退货运费"},
+	}
+	for _, c := range cases {
+		want := matched(c[0], c[1])
+		got := matchedSparse(queryTerms(c[0]), DocumentVector(c[1]))
+		if !slices.Equal(got, want) {
+			t.Errorf("%q in %q: sparse %q, text %q", c[0], c[1], got, want)
+		}
+	}
+}

@@ -1,11 +1,13 @@
 package knowledge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
+	"strings"
 	"unicode"
 )
 
@@ -131,9 +133,13 @@ func (r *Retriever) Search(ctx context.Context, query string, k int, f Filter) (
 			floor = dense[n-1].Score
 		}
 	}
-	out := make([]Result, 0, len(cands))
-	rrf := map[string]float64{}
-	for id, c := range cands {
+	type scored struct {
+		Result
+		rrf    float64
+		sparse SparseVector
+	}
+	all := make([]scored, 0, len(cands))
+	for _, c := range cands {
 		dense := c.dense
 		if c.denseRank == 0 {
 			if v := c.chunk.Vector; len(v) == len(qvec) && len(v) > 0 {
@@ -150,32 +156,50 @@ func (r *Retriever) Search(ctx context.Context, query string, k int, f Filter) (
 			lexical = Coverage(query, c.chunk.MatchText())
 		}
 		w := r.cfg.DenseWeight
-		res := Result{Chunk: c.chunk, Dense: round4(dense), Lexical: round4(lexical), Score: round4(w*dense + (1-w)*lexical)}
-		res.Chunk.Vector, res.Chunk.Sparse = nil, SparseVector{}
-		out = append(out, res)
+		x := scored{Result: Result{Chunk: c.chunk, Dense: round4(dense), Lexical: round4(lexical), Score: round4(w*dense + (1-w)*lexical)},
+			sparse: c.chunk.Sparse}
+		x.Chunk.Vector, x.Chunk.Sparse = nil, SparseVector{}
 		for _, rank := range []int{c.denseRank, c.lexRank} {
 			if rank > 0 {
-				rrf[id] += 1 / float64(r.cfg.RRFK+rank)
+				x.rrf += 1 / float64(r.cfg.RRFK+rank)
 			}
 		}
+		all = append(all, x)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if r.cfg.Fusion == FusionRRF && rrf[a.Chunk.ID] != rrf[b.Chunk.ID] {
-			return rrf[a.Chunk.ID] > rrf[b.Chunk.ID]
+	slices.SortFunc(all, func(a, b scored) int {
+		if r.cfg.Fusion == FusionRRF && a.rrf != b.rrf {
+			return cmp.Compare(b.rrf, a.rrf)
 		}
 		if a.Score != b.Score {
-			return a.Score > b.Score
+			return cmp.Compare(b.Score, a.Score)
 		}
-		return a.Chunk.ID < b.Chunk.ID
+		return strings.Compare(a.Chunk.ID, b.Chunk.ID)
 	})
-	if len(out) > k {
-		out = out[:k]
-	}
-	for i := range out {
-		out[i].Matched = matched(query, out[i].Chunk.MatchText())
+	out := make([]Result, 0, min(k, len(all)))
+	for _, x := range all[:min(k, len(all))] {
+		if len(x.sparse.Indices) > 0 {
+			x.Matched = matchedSparse(qt, x.sparse)
+		} else {
+			x.Matched = matched(query, x.Chunk.MatchText())
+		}
+		out = append(out, x.Result)
 	}
 	return out, nil
+}
+
+// matchedSparse is matched computed from a chunk's sparse vector: the
+// query's multi-character terms whose hashes the chunk holds.
+func matchedSparse(q []queryTerm, v SparseVector) []string {
+	out := []string{}
+	for _, t := range q {
+		if t.w == 1 { // a single Han character
+			continue
+		}
+		if _, ok := slices.BinarySearch(v.Indices, t.id); ok {
+			out = append(out, t.t)
+		}
+	}
+	return out
 }
 
 // matched lists the query's multi-character terms found in text, in query

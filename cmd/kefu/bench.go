@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	sessions := fs.Int("sessions", 200, "sessions the turns are spread over")
 	demo := fs.Bool("demo", false, "also run the demo order service the demo bot calls (in process only)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (in process: server and load generator)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -98,6 +100,17 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 
 	heap0 := heapAfterGC()
 	cpu0 := cpuTime()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := loadgen.Run(context.Background(), lc)
 	if err != nil {
 		return err
