@@ -16,7 +16,7 @@ CLINC_FLAGS ?= --epochs 4 --augment 1 --batch 64 --ngram-dim 128 --dropout 0.2 -
 	--members 8 --jobs 2 --wordnet /usr/share/wordnet --oos-max-loss 0.002
 export KEFU_ONNXRUNTIME_LIB ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: run test build onnxruntime deps train-deps test-deps model knowledge-model golden clinc bench fuzz chat clean
+.PHONY: run test test-faults build onnxruntime deps train-deps test-deps model knowledge-model golden clinc bench fuzz chat clean
 
 ## run: install what is missing, build, and serve the demo bot (with its demo order service) on 127.0.0.1:8080
 run: build
@@ -26,10 +26,15 @@ run: build
 chat: build
 	$(BIN) chat --demo --config $(DEMO)/kefu.yaml
 
-## test: install what is missing and run every test (-race), training and conversation scripts included
+## test: install what is missing and run every test (-race), training, conversation scripts and the bounded fault suite included, then every fuzz target briefly
 test: deps train-deps test-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
+
+## test-faults: the load-and-fault suite (TestFault*) in its long form; make test runs it bounded
+test-faults: deps test-deps
+	KEFU_FAULTS=full $(GO) test -race -count=1 -run '^TestFault' -v ./...
 
 # redis-server for the Redis session store tests.
 test-deps:
@@ -86,8 +91,9 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -count 5 ./models/... ./dsl/... ./engine/... ./knowledge/... ./providers/... ./cmd/internal/app
 	scripts/bench-classify.sh 7
 
-## fuzz: run every fuzz target for FUZZTIME each
+## fuzz: run every fuzz target for FUZZTIME each (make test: TEST_FUZZTIME each)
 FUZZTIME ?= 30s
+TEST_FUZZTIME ?= 4s
 fuzz: deps
 	$(GO) test -run '^$$' -fuzz FuzzTokenize -fuzztime $(FUZZTIME) ./models/wordpiece
 	$(GO) test -run '^$$' -fuzz FuzzClassifyHandler -fuzztime $(FUZZTIME) ./api

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/kefu-chat/kefu/cmd/internal/config"
+	"github.com/kefu-chat/kefu/cmd/internal/faulttest"
 	"github.com/kefu-chat/kefu/dsl"
 	"github.com/kefu-chat/kefu/engine"
 	"github.com/kefu-chat/kefu/engine/entity"
@@ -263,11 +264,12 @@ func BenchmarkKnowledgeSearch(b *testing.B) {
 	}
 }
 
-// TestReloadUnderLoad serves the demo bot, sends turns from several
+// TestFaultReloadUnderLoad serves the demo bot, sends turns from several
 // clients while the flows are edited and reloaded in a loop, and checks
-// that no turn fails, the new flows take effect, and a broken flow file
-// leaves the old runtime serving.
-func TestReloadUnderLoad(t *testing.T) {
+// that no turn fails, no acknowledged turn is missing from its session,
+// the new flows take effect, and a broken flow file leaves the old runtime
+// serving.
+func TestFaultReloadUnderLoad(t *testing.T) {
 	cfg0 := loadDemo(t)
 	needRuntime(t, cfg0)
 	t.Cleanup(func() { onnx.Shutdown() })
@@ -305,6 +307,7 @@ sessions: {path: %s}
 	var mu sync.Mutex
 	failures, turns := 0, 0
 	seen := map[string]bool{}
+	acked := map[string][]string{} // session → acknowledged turn ids
 	for c := 0; c < 4; c++ {
 		wg.Add(1)
 		go func() {
@@ -315,7 +318,8 @@ sessions: {path: %s}
 					return
 				default:
 				}
-				body := fmt.Sprintf(`{"session_id":"load-%d-%d","text":"你好"}`, c, i%5)
+				id := fmt.Sprintf("load-%d-%d", c, i/10) // 10 turns a session, under its memory
+				body := fmt.Sprintf(`{"session_id":%q,"text":"你好"}`, id)
 				resp, err := http.Post(srv.URL+"/v1/chat", "application/json", strings.NewReader(body))
 				mu.Lock()
 				turns++
@@ -327,6 +331,7 @@ sessions: {path: %s}
 					if len(r.Replies) > 0 {
 						seen[r.Replies[0].Text] = true
 					}
+					acked[id] = append(acked[id], r.TurnID)
 				}
 				mu.Unlock()
 				if resp != nil {
@@ -335,7 +340,8 @@ sessions: {path: %s}
 			}
 		}()
 	}
-	for i := 0; i < 10; i++ {
+	reloads := faulttest.Count(10, 60)
+	for i := 0; i < reloads; i++ {
 		write(fmt.Sprintf("您好（%d）", i))
 		if i == 5 {
 			// A model setting changes too: the classifier is loaded again
@@ -364,9 +370,27 @@ sessions: {path: %s}
 	if failures > 0 || turns < 20 {
 		t.Fatalf("%d of %d turns failed", failures, turns)
 	}
-	if !seen["您好（9）"] || len(seen) < 3 {
+	if last := fmt.Sprintf("您好（%d）", reloads-1); !seen[last] || len(seen) < 3 {
 		t.Errorf("reloaded flows not seen: %v", seen)
 	}
+	n := 0
+	for id, want := range acked {
+		v, err := a.Current().Engine.Session(context.Background(), id)
+		if err != nil {
+			t.Fatalf("session %s: %v", id, err)
+		}
+		have := map[string]bool{}
+		for _, tr := range v.Turns {
+			have[tr.ID] = true
+		}
+		for _, tid := range want {
+			if !have[tid] {
+				t.Errorf("session %s: acknowledged turn %s lost", id, tid)
+			}
+			n++
+		}
+	}
+	t.Logf("%d turns over %d reloads, %d acknowledged turns in %d sessions all present", turns, reloads, n, len(acked))
 	// Changing the session store needs a restart.
 	os.WriteFile(cfgPath, []byte(strings.Replace(strings.Replace(cfgText, "intent: {path: ", "intent: {oos_threshold: 0.05, path: ", 1), "sessions: {path: ", "sessions: {memory: 5, path: ", 1)), 0o644)
 	write("您好")

@@ -51,6 +51,10 @@ func DemoScripts(queries []string) []Script {
 		{Name: "greeting", Weight: 8, Turns: []string{"你好", "太感谢了", "没事了，拜拜"}},
 		{Name: "smalltalk", Weight: 2, Turns: []string{"你是谁"}},
 		{Name: "handoff", Weight: 4, Turns: []string{"转人工"}, Reset: true},
+		// Beyond flows and the help centre: the generative fallback's, when
+		// a provider is configured.
+		{Name: "open", Weight: 3, Pool: []string{"帮我写一句送给妈妈的生日祝福", "买给男朋友的礼物有什么推荐吗",
+			"今天心情不太好，能陪我聊两句吗", "用一句话介绍一下你们店吧", "下雨天穿什么鞋子比较好"}, Draw: 1},
 	}
 	// Knowledge questions: one or two per play, drawn from queries.
 	return append(s, Script{Name: "knowledge", Weight: 30, Pool: queries, Draw: 2})
@@ -98,6 +102,11 @@ type Config struct {
 	Client      *http.Client // nil: one with a pool sized for Concurrency
 	Seed        uint64
 	Prefix      string // session id prefix; "" picks one from the clock
+	// Think is the mean pause before each message, as a customer reads and
+	// types (exponentially distributed, at most 5×): Concurrency workers
+	// are then that many customers chatting at once. 0 sends at once, and
+	// each worker is a closed loop whose latency includes queueing.
+	Think time.Duration
 }
 
 // Result is what a run measured.
@@ -197,6 +206,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				}
 				reset := sc.Reset
 				for _, text := range turns {
+					if cfg.Think > 0 {
+						d := time.Duration(min(rng.ExpFloat64(), 5) * float64(cfg.Think))
+						select {
+						case <-time.After(d):
+						case <-ctx.Done():
+						}
+					}
 					if !time.Now().Before(deadline) {
 						break
 					}

@@ -54,6 +54,8 @@ type Store struct {
 	closed   atomic.Bool
 	once     sync.Once
 	closeErr error
+	stop     chan struct{}  // closed by Close
+	bg       sync.WaitGroup // background lock releases
 }
 
 var _ session.Store = (*Store)(nil)
@@ -70,6 +72,13 @@ func New(opts Options) (*Store, error) {
 		Username: opts.Username,
 		Password: opts.Password,
 		DB:       opts.DB,
+		// A turn must fail well within its request deadline when Redis is
+		// down or unreachable: go-redis's defaults (5s dials, 3 retries)
+		// could wait past it.
+		DialTimeout:  time.Second,
+		ReadTimeout:  time.Second,
+		WriteTimeout: time.Second,
+		MaxRetries:   2,
 	})
 	st, err := NewFromClient(rdb, opts)
 	if err != nil {
@@ -111,6 +120,7 @@ func NewFromClient(rdb redis.UniversalClient, opts Options) (*Store, error) {
 		now:      opts.Now,
 		log:      opts.Logger.With("store", "redisstore"),
 		locks:    keylock.New(),
+		stop:     make(chan struct{}),
 	}, nil
 }
 
@@ -125,6 +135,8 @@ func (st *Store) lockKey(id string) string    { return st.prefix + "lock:" + id 
 func (st *Store) Close() error {
 	st.once.Do(func() {
 		st.closed.Store(true)
+		close(st.stop)
+		st.bg.Wait()
 		st.locks.Close()
 		if st.owned {
 			if err := st.rdb.Close(); err != nil {
@@ -333,6 +345,7 @@ func (st *Store) Lock(ctx context.Context, id string) (func(), error) {
 		}
 		backoff = min(2*backoff, 100*time.Millisecond)
 	}
+	acquired := time.Now()
 	var done atomic.Bool
 	return func() {
 		if done.Swap(true) {
@@ -345,11 +358,38 @@ func (st *Store) Lock(ctx context.Context, id string) (func(), error) {
 		n, err := unlockScript.Run(ctx, st.rdb, []string{key}, token).Int()
 		switch {
 		case err != nil:
-			st.log.Warn("releasing session lock; it expires after LockTTL", "session", id, "err", err)
+			st.log.Warn("releasing session lock failed; retrying in the background", "session", id, "err", err)
+			st.bg.Add(1)
+			go st.release(key, token, acquired.Add(st.lockTTL))
 		case n == 0:
 			st.log.Warn("session lock expired before unlock: the turn took longer than LockTTL", "session", id, "lock_ttl", st.lockTTL)
 		}
 	}, nil
+}
+
+// release retries a failed unlock until it succeeds, the lock would have
+// expired anyway, or the store closes. Without it, a Redis that restarts
+// from its append-only file brings back locks whose unlocks failed during
+// the outage, and their sessions wait out LockTTL.
+func (st *Store) release(key, token string, expires time.Time) {
+	defer st.bg.Done()
+	backoff := 50 * time.Millisecond
+	for time.Until(expires) > 0 {
+		t := time.NewTimer(min(backoff, time.Until(expires)))
+		select {
+		case <-st.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := unlockScript.Run(ctx, st.rdb, []string{key}, token).Err()
+		cancel()
+		if err == nil {
+			return
+		}
+		backoff = min(2*backoff, time.Second)
+	}
 }
 
 var unlockScript = redis.NewScript(`

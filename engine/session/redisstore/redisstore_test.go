@@ -280,3 +280,32 @@ func TestOptions(t *testing.T) {
 		t.Fatalf("Close closed the caller's client: %v", err)
 	}
 }
+
+// TestLockReleasedAfterOutage: an unlock that fails because Redis is down
+// is retried once Redis is back, so a Redis restored from its append-only
+// file does not hold the session for LockTTL.
+func TestLockReleasedAfterOutage(t *testing.T) {
+	srv := redistest.NewServer(t, "--appendonly", "yes", "--appendfsync", "always")
+	st := newStore(t, Options{Addr: srv.Addr, LockTTL: 30 * time.Second})
+	ctx := context.Background()
+	unlock, err := st.Lock(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	unlock() // fails: Redis is down
+	srv.Restart()
+	ctx5, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	unlock, err = st.Lock(ctx5, "s")
+	if err != nil {
+		t.Fatalf("Lock after the outage: %v (the stale lock was not released)", err)
+	}
+	unlock()
+	t.Logf("lock free %v after Redis came back", time.Since(t0).Round(time.Millisecond))
+	// Close waits for background releases; none is left.
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -62,8 +62,8 @@ func NewServer(t testing.TB, args ...string) *Server {
 	}
 }
 
-// Stop kills the server at once (SIGKILL, like a crash). Its data is
-// gone: the server never persists.
+// Stop kills the server at once (SIGKILL, like a crash). Its data is gone
+// unless the server was started with persistence ("--appendonly", "yes").
 func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -75,7 +75,8 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
-// Restart starts a stopped server again, empty, on the same port.
+// Restart starts a stopped server again on the same port and folder: empty,
+// or with what its append-only file kept.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
