@@ -29,6 +29,10 @@ type APIKey struct {
 	Name   string
 	Key    string
 	Scopes []string
+	// Tenant owns the sessions the key creates; keys of one tenant share
+	// them, and other tenants' keys get 403 permission_denied on them.
+	// "" means Name (and a key with neither gets a tenant of its own).
+	Tenant string
 }
 
 // Limits protect the server. Zero fields mean no limit.
@@ -38,6 +42,7 @@ type Limits struct {
 	MaxConcurrent int     // turns in flight; beyond it 503 overloaded, no queueing
 }
 
+// keyCtx holds the *hashedKey of an authenticated request.
 type keyCtx struct{}
 
 // auth holds the keys, hashed so a comparison costs the same for every key.
@@ -47,16 +52,48 @@ type auth struct {
 
 type hashedKey struct {
 	name   string
+	tenant string
 	sum    [32]byte
 	scopes []string
 }
 
 func newAuth(keys []APIKey) *auth {
 	a := &auth{}
-	for _, k := range keys {
-		a.keys = append(a.keys, hashedKey{name: k.Name, sum: sha256.Sum256([]byte(k.Key)), scopes: k.Scopes})
+	for i, k := range keys {
+		tenant := k.Tenant
+		if tenant == "" {
+			tenant = k.Name
+		}
+		if tenant == "" {
+			// Never "": the engine reads it as the operator's, which
+			// passes every session.
+			tenant = fmt.Sprintf("\x00key %d", i)
+		}
+		a.keys = append(a.keys, hashedKey{name: k.Name, tenant: tenant, sum: sha256.Sum256([]byte(k.Key)), scopes: k.Scopes})
 	}
 	return a
+}
+
+// callerKey returns the request's API key, or nil when no keys are
+// configured (development mode).
+func callerKey(r *http.Request) *hashedKey {
+	k, _ := r.Context().Value(keyCtx{}).(*hashedKey)
+	return k
+}
+
+// tenantOf is the tenant the request acts for: its key's, or "" in
+// development mode.
+func tenantOf(r *http.Request) string {
+	if k := callerKey(r); k != nil {
+		return k.tenant
+	}
+	return ""
+}
+
+// isAdmin reports whether the request's key holds the admin scope.
+func isAdmin(r *http.Request) bool {
+	k := callerKey(r)
+	return k != nil && slices.Contains(k.scopes, ScopeAdmin)
 }
 
 // lookup finds the key of a bearer token, comparing every configured key
@@ -98,7 +135,7 @@ func (s *server) require(scope string) func(http.Handler) http.Handler {
 				s.fail(w, r, NewError(CodePermissionDenied, fmt.Sprintf("key %q lacks the %s scope", k.name, scope)))
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyCtx{}, k.name)))
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyCtx{}, k)))
 		})
 	}
 }
@@ -154,17 +191,18 @@ func (l *limiter) allow(name string, now time.Time) (bool, time.Duration) {
 }
 
 // admitTurn applies the turn limits for a session; release must be called
-// when the turn ends.
+// when the turn ends. A session's budget is per tenant, so another
+// tenant's refused attempts on its id do not spend the owner's.
 func (s *server) admitTurn(r *http.Request, session string) (func(), error) {
 	now := time.Now()
-	key, _ := r.Context().Value(keyCtx{}).(string)
-	if key == "" {
-		key = "-"
+	key, tenant := "-", ""
+	if k := callerKey(r); k != nil {
+		key, tenant = k.name, k.tenant
 	}
 	if ok, wait := s.perKey.allow(key, now); !ok {
 		return nil, rateLimited("too many turns for this API key", wait)
 	}
-	if ok, wait := s.perSession.allow(session, now); !ok {
+	if ok, wait := s.perSession.allow(tenant+"\x00"+session, now); !ok {
 		return nil, rateLimited("too many messages in this session; slow down", wait)
 	}
 	if s.turns == nil {

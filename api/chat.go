@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -16,11 +17,14 @@ import (
 )
 
 // Engine is what the chat, session and handoff endpoints need from the
-// turn engine.
+// turn engine. Turn, SessionFor and ResetFor act for a tenant and return
+// engine.ErrForbidden for another tenant's session; Session and the agent
+// methods see every tenant's sessions.
 type Engine interface {
 	Turn(ctx context.Context, req engine.Request) (*engine.Reply, error)
 	Session(ctx context.Context, id string) (*engine.SessionView, error)
-	Reset(ctx context.Context, id string) error
+	SessionFor(ctx context.Context, tenant, id string) (*engine.SessionView, error)
+	ResetFor(ctx context.Context, tenant, id string) error
 	Waiting(ctx context.Context) ([]session.QueueEntry, error)
 	AgentReply(ctx context.Context, id, agent, text string) (*session.Turn, error)
 	Release(ctx context.Context, id string) (*session.Turn, error)
@@ -37,7 +41,9 @@ type chatRequest struct {
 
 const maxIDBytes = 128
 
-// validID accepts ids of 1 to 128 bytes without spaces or control characters.
+// validID accepts ids of 1 to 128 bytes without spaces, slashes, control
+// characters or invisible format characters (such as U+202E, which
+// reverses how the rest of a line is shown in logs and consoles).
 func validID(field, id string, required bool) error {
 	switch {
 	case id == "" && required:
@@ -46,10 +52,18 @@ func validID(field, id string, required bool) error {
 		return BadRequest(CodeInvalidArgument, fmt.Sprintf("%s is longer than %d bytes", field, maxIDBytes))
 	case !utf8.ValidString(id):
 		return BadRequest(CodeInvalidUTF8, field+" is not valid UTF-8")
-	case strings.IndexFunc(id, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == '/' }) >= 0:
-		return BadRequest(CodeInvalidArgument, field+" must not contain spaces, slashes or control characters")
+	case strings.IndexFunc(id, badIDRune) >= 0:
+		return BadRequest(CodeInvalidArgument, field+" must not contain spaces, slashes, control or format characters")
+	case id == "." || id == "..":
+		// Clients and proxies resolve /v1/sessions/.. away: such a
+		// session could never be read or deleted.
+		return BadRequest(CodeInvalidArgument, field+` must not be "." or ".."`)
 	}
 	return nil
+}
+
+func badIDRune(r rune) bool {
+	return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '/'
 }
 
 // chat serves POST /v1/chat: one customer message, one turn.
@@ -87,18 +101,15 @@ func (s *server) chat(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer release()
 	ereq := engine.Request{
-		SessionID: req.SessionID, UserID: req.UserID, Channel: req.Channel,
+		SessionID: req.SessionID, Tenant: tenantOf(r), UserID: req.UserID, Channel: req.Channel,
 		Text: req.Text, Event: req.Event, Metadata: req.Metadata,
 	}
 	if wantsStream(r) {
 		return s.streamTurn(w, r, ereq)
 	}
 	rep, err := s.engine.Turn(r.Context(), ereq)
-	if errors.Is(err, engine.ErrStore) {
-		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "sessions are unavailable; try again shortly", Err: err}
-	}
 	if err != nil {
-		return fmt.Errorf("api: turn: %w", err)
+		return turnError(ereq.SessionID, err)
 	}
 	s.metrics.confidence.Observe(rep.Intent.Confidence)
 	return writeJSON(w, http.StatusOK, rep)
@@ -121,13 +132,51 @@ func (s *server) sessionID(r *http.Request) (string, error) {
 	if s.engine == nil {
 		return "", NewError(CodeNotReady, "the dialog engine is not loaded")
 	}
-	id := chi.URLParam(r, "id")
+	id, err := pathParam(r, "id")
+	if err != nil {
+		return "", BadRequest(CodeInvalidArgument, "bad escape in the session id")
+	}
 	noteSession(r, id)
 	return id, validID("session id", id, true)
 }
 
+// pathParam returns the route parameter name, unescaped once. chi routes
+// on r.URL.RawPath when the client escaped the path differently from Go's
+// canonical form (%2F, lowercase hex such as %e4%bc%9a), and the parameter
+// is then still escaped; otherwise it routes on the decoded r.URL.Path.
+// Decoding only in the first case keeps "100%25.md" from being decoded
+// twice.
+func pathParam(r *http.Request, name string) (string, error) {
+	v := chi.URLParam(r, name)
+	if r.URL.RawPath == "" {
+		return v, nil
+	}
+	return url.PathUnescape(v)
+}
+
+// turnError maps an error of engine.Turn on session id.
+func turnError(id string, err error) error {
+	switch {
+	case errors.Is(err, engine.ErrStore):
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "sessions are unavailable; try again shortly", Err: err}
+	case errors.Is(err, engine.ErrForbidden):
+		return forbidden(id, err)
+	}
+	return fmt.Errorf("api: turn: %w", err)
+}
+
+// forbidden is the 403 for another tenant's session. It names the session,
+// which the client sent, and never the tenant that owns it.
+func forbidden(id string, err error) *Error {
+	return &Error{Status: http.StatusForbidden, Code: CodePermissionDenied, Message: fmt.Sprintf("session %q belongs to another tenant", id), Err: err}
+}
+
 func sessionError(id string, err error) error {
 	switch {
+	case errors.Is(err, engine.ErrForbidden):
+		return forbidden(id, err)
+	case errors.Is(err, engine.ErrStore):
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "sessions are unavailable; try again shortly", Err: err}
 	case errors.Is(err, session.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: fmt.Sprintf("session %q not found", id), Err: err}
 	case errors.Is(err, engine.ErrNotWaiting):
@@ -138,26 +187,34 @@ func sessionError(id string, err error) error {
 	return err
 }
 
-// getSession serves GET /v1/sessions/{id}: memory and dialog state.
+// getSession serves GET /v1/sessions/{id}: memory and dialog state. A
+// key may read its tenant's sessions; a key holding the admin scope (an
+// agent's console) reads every tenant's, as the handoff endpoints do.
 func (s *server) getSession(w http.ResponseWriter, r *http.Request) error {
 	id, err := s.sessionID(r)
 	if err != nil {
 		return err
 	}
-	v, err := s.engine.Session(r.Context(), id)
+	var v *engine.SessionView
+	if isAdmin(r) {
+		v, err = s.engine.Session(r.Context(), id)
+	} else {
+		v, err = s.engine.SessionFor(r.Context(), tenantOf(r), id)
+	}
 	if err != nil {
 		return sessionError(id, err)
 	}
 	return writeJSON(w, http.StatusOK, v)
 }
 
-// deleteSession serves DELETE /v1/sessions/{id}: forget everything.
+// deleteSession serves DELETE /v1/sessions/{id}: forget everything. Only
+// the session's tenant may.
 func (s *server) deleteSession(w http.ResponseWriter, r *http.Request) error {
 	id, err := s.sessionID(r)
 	if err != nil {
 		return err
 	}
-	if err := s.engine.Reset(r.Context(), id); err != nil {
+	if err := s.engine.ResetFor(r.Context(), tenantOf(r), id); err != nil {
 		return sessionError(id, err)
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -23,7 +23,8 @@ type fakeEngine struct {
 	t       testing.TB
 	turn    func(context.Context, engine.Request) (*engine.Reply, error)
 	get     func(context.Context, string) (*engine.SessionView, error)
-	reset   func(context.Context, string) error
+	getFor  func(ctx context.Context, tenant, id string) (*engine.SessionView, error)
+	reset   func(ctx context.Context, tenant, id string) error
 	waiting func(context.Context) ([]session.QueueEntry, error)
 	reply   func(ctx context.Context, id, agent, text string) (*session.Turn, error)
 	release func(context.Context, string) (*session.Turn, error)
@@ -39,7 +40,12 @@ func (f *fakeEngine) Turn(ctx context.Context, r engine.Request) (*engine.Reply,
 func (f *fakeEngine) Session(ctx context.Context, id string) (*engine.SessionView, error) {
 	return f.get(ctx, id)
 }
-func (f *fakeEngine) Reset(ctx context.Context, id string) error { return f.reset(ctx, id) }
+func (f *fakeEngine) SessionFor(ctx context.Context, tenant, id string) (*engine.SessionView, error) {
+	return f.getFor(ctx, tenant, id)
+}
+func (f *fakeEngine) ResetFor(ctx context.Context, tenant, id string) error {
+	return f.reset(ctx, tenant, id)
+}
 func (f *fakeEngine) Waiting(ctx context.Context) ([]session.QueueEntry, error) {
 	return f.waiting(ctx)
 }
@@ -135,7 +141,10 @@ func TestSessionsAndHandoff(t *testing.T) {
 			}
 			return &engine.SessionView{ID: id, Turns: []session.Turn{{ID: "t", Text: "你好"}}}, nil
 		},
-		reset: func(_ context.Context, id string) error {
+		reset: func(_ context.Context, tenant, id string) error {
+			if tenant != "ops" {
+				t.Errorf("ResetFor tenant %q, want the key's name", tenant)
+			}
 			if id != "s1" {
 				return session.ErrNotFound
 			}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -75,6 +74,9 @@ func (s *server) completions(w http.ResponseWriter, r *http.Request) error {
 	if err := validID("session", sid, true); err != nil {
 		return err
 	}
+	if err := validID("user", req.User, false); err != nil {
+		return err
+	}
 	text := ""
 	for i := len(req.Messages) - 1; i >= 0; i-- {
 		if req.Messages[i].Role == "user" {
@@ -95,7 +97,7 @@ func (s *server) completions(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer release()
-	ereq := engine.Request{SessionID: sid, UserID: req.User, Channel: "openai", Text: text, Metadata: req.Metadata}
+	ereq := engine.Request{SessionID: sid, Tenant: tenantOf(r), UserID: req.User, Channel: "openai", Text: text, Metadata: req.Metadata}
 	id := "chatcmpl-" + RequestID(r.Context())
 	created := time.Now().Unix()
 	if req.Stream {
@@ -103,7 +105,7 @@ func (s *server) completions(w http.ResponseWriter, r *http.Request) error {
 	}
 	rep, err := s.engine.Turn(r.Context(), ereq)
 	if err != nil {
-		return fmt.Errorf("api: turn: %w", err)
+		return turnError(sid, err)
 	}
 	usage := map[string]int{"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 	if rep.Usage != nil {
@@ -131,10 +133,12 @@ func joinReplies(rep *engine.Reply) string {
 
 // streamCompletion answers in OpenAI's streaming format: data-only chunks,
 // the role first, then content deltas, a final chunk with finish_reason,
-// and data: [DONE].
+// and data: [DONE]. A turn that fails before anything was sent answers
+// with an ordinary error response.
 func (s *server) streamCompletion(w http.ResponseWriter, r *http.Request, req engine.Request, id, model string, created int64) error {
 	w.Header().Set("X-Session-Id", req.SessionID)
-	out := startSSE(w)
+	out := newSSE(w)
+	defer out.close()
 	stop := make(chan struct{})
 	defer close(stop)
 	go out.keepAlive(stop)
@@ -142,9 +146,16 @@ func (s *server) streamCompletion(w http.ResponseWriter, r *http.Request, req en
 		return map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
 			"choices": []map[string]any{{"index": 0, "delta": delta, "finish_reason": finish}}}
 	}
-	out.event("", chunk(map[string]any{"role": "assistant", "content": ""}, nil))
+	roleSent := false
+	role := func() {
+		if !roleSent {
+			roleSent = true
+			out.event("", chunk(map[string]any{"role": "assistant", "content": ""}, nil))
+		}
+	}
 	streamed := false
 	req.Stream = func(ev engine.StreamEvent) {
+		role()
 		if ev.Delta != "" {
 			streamed = true
 			out.event("", chunk(map[string]any{"content": ev.Delta}, nil))
@@ -152,12 +163,17 @@ func (s *server) streamCompletion(w http.ResponseWriter, r *http.Request, req en
 	}
 	rep, err := s.engine.Turn(r.Context(), req)
 	if err != nil {
+		err = turnError(req.SessionID, err)
+		if out.abort() {
+			return err
+		}
 		e := toError(err)
 		s.logError(r, e)
 		out.event("", map[string]any{"error": map[string]any{"message": e.Message, "type": e.Code, "code": e.Code}})
 		out.raw("data: [DONE]\n\n")
 		return nil
 	}
+	role()
 	if !streamed {
 		out.event("", chunk(map[string]any{"content": joinReplies(rep)}, nil))
 	}

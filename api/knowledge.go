@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/kefu-chat/kefu/knowledge"
 	"github.com/kefu-chat/kefu/knowledge/chunk"
@@ -135,7 +133,7 @@ func (s *server) putDocument(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, s.maxBodyBytes, &req); err != nil {
 		return err
 	}
-	if err := validDocID(req.ID); err != nil {
+	if err := validNewDocID(req.ID); err != nil {
 		return err
 	}
 	if req.Format == "" {
@@ -168,14 +166,42 @@ func (s *server) putDocument(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, res)
 }
 
+// maxDocIDBytes bounds a document id.
+const maxDocIDBytes = 512
+
+// validDocID checks a document id a client names: UTF-8 text on one line,
+// at most 512 bytes, with no control or invisible format characters, so
+// it cannot rewrite a terminal or a log line it is printed to.
 func validDocID(id string) error {
 	switch {
 	case id == "":
 		return BadRequest(CodeInvalidArgument, "id is required (e.g. articles/配送说明.md)")
-	case len(id) > 512:
-		return BadRequest(CodeInvalidArgument, "id is longer than 512 bytes")
-	case !utf8.ValidString(id) || strings.ContainsAny(id, "\x00\n\r"):
+	case len(id) > maxDocIDBytes:
+		return BadRequest(CodeInvalidArgument, fmt.Sprintf("id is longer than %d bytes", maxDocIDBytes))
+	case !utf8.ValidString(id):
 		return BadRequest(CodeInvalidArgument, "id must be UTF-8 text on one line")
+	case strings.IndexFunc(id, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0:
+		return BadRequest(CodeInvalidArgument, "id must be UTF-8 text on one line, without control or format characters")
+	}
+	return nil
+}
+
+// validNewDocID checks the id of a document to store. Beyond validDocID,
+// it must look like the ids `kefu ingest` gives files: a relative path
+// with "/" between its parts, none of them empty, "." or "..", and no
+// backslash. The id is only a key in the knowledge store, never a file
+// name, but an id such as ../../etc/passwd would mislead whoever reads it
+// (and any tool that one day exports the documents as files).
+func validNewDocID(id string) error {
+	if err := validDocID(id); err != nil {
+		return err
+	}
+	bad := strings.Contains(id, "\\")
+	for part := range strings.SplitSeq(id, "/") {
+		bad = bad || part == "" || part == "." || part == ".."
+	}
+	if bad {
+		return BadRequest(CodeInvalidArgument, `id must be a relative path such as articles/配送说明.md: no leading "/", no empty, "." or ".." parts, no backslashes`)
 	}
 	return nil
 }
@@ -185,7 +211,7 @@ func (s *server) deleteDocument(w http.ResponseWriter, r *http.Request) error {
 	if err := s.knowledgeReady(); err != nil {
 		return err
 	}
-	id, err := url.PathUnescape(chi.URLParam(r, "*"))
+	id, err := pathParam(r, "*")
 	if err != nil {
 		return BadRequest(CodeInvalidArgument, "bad document id escape")
 	}

@@ -14,24 +14,35 @@ import (
 const keepAlive = 15 * time.Second
 
 // sse writes server-sent events; it is safe for the keep-alive goroutine
-// and the turn to share.
+// and the turn to share. The 200 and the headers go out with the first
+// write, so a turn that fails before producing anything (another tenant's
+// session, the store down) still answers with its own status and the
+// envelope; see abort.
 type sse struct {
-	mu sync.Mutex
-	w  http.ResponseWriter
-	f  http.Flusher
+	mu      sync.Mutex
+	w       http.ResponseWriter
+	f       http.Flusher
+	started bool // the 200 and the headers are written
+	closed  bool // the handler is done with w: write nothing more
 }
 
-func startSSE(w http.ResponseWriter) *sse {
-	h := w.Header()
+func newSSE(w http.ResponseWriter) *sse {
+	f, _ := w.(http.Flusher)
+	return &sse{w: w, f: f}
+}
+
+// begin writes the headers once. The caller holds mu.
+func (s *sse) begin() {
+	if s.started {
+		return
+	}
+	s.started = true
+	h := s.w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	h.Set("Connection", "keep-alive")
-	w.WriteHeader(http.StatusOK)
-	f, _ := w.(http.Flusher)
-	s := &sse{w: w, f: f}
-	s.flush()
-	return s
+	s.w.WriteHeader(http.StatusOK)
 }
 
 func (s *sse) flush() {
@@ -45,6 +56,10 @@ func (s *sse) event(name string, v any) {
 	data, _ := json.Marshal(v)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.begin()
 	if name != "" {
 		s.w.Write([]byte("event: " + name + "\n"))
 	}
@@ -57,8 +72,32 @@ func (s *sse) event(name string, v any) {
 func (s *sse) raw(line string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.begin()
 	s.w.Write([]byte(line))
 	s.flush()
+}
+
+// abort stops the stream if nothing of it has been written, and reports
+// whether it did: then the handler answers with an ordinary response.
+// Otherwise the stream goes on, for the handler to end with an error event.
+func (s *sse) abort() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return false
+	}
+	s.closed = true
+	return true
+}
+
+// close ends all writing: after the handler returns, w is not ours.
+func (s *sse) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 }
 
 // keepAlive sends a comment every interval until stop is closed.
@@ -82,10 +121,12 @@ func wantsStream(r *http.Request) bool {
 // streamTurn runs a turn and streams it as SSE: `start` with the route and
 // intent, `delta` events with text as it is produced (a reply that is not
 // generated comes as one delta), and `done` with the whole reply. A failure
-// after the stream began is an `error` event with the envelope. The turn
-// stops when the client goes away (its context ends).
+// before anything was sent is an ordinary error response; after the stream
+// began, an `error` event with the envelope. The turn stops when the client
+// goes away (its context ends).
 func (s *server) streamTurn(w http.ResponseWriter, r *http.Request, req engine.Request) error {
-	out := startSSE(w)
+	out := newSSE(w)
+	defer out.close()
 	stop := make(chan struct{})
 	defer close(stop)
 	go out.keepAlive(stop)
@@ -100,6 +141,10 @@ func (s *server) streamTurn(w http.ResponseWriter, r *http.Request, req engine.R
 	}
 	rep, err := s.engine.Turn(r.Context(), req)
 	if err != nil {
+		err = turnError(req.SessionID, err)
+		if out.abort() {
+			return err
+		}
 		e := toError(err)
 		s.logError(r, e)
 		out.event("error", envelope{Error: envelopeError{Code: e.Code, Message: e.Message, RequestID: RequestID(r.Context())}})

@@ -124,6 +124,7 @@ type Engine struct {
 	opts runtime.Options
 	log  *slog.Logger
 	now  func() time.Time
+	leak guardOnce // the system prompt's leak guard, built on first use (guard.go)
 }
 
 // New checks its dependencies and applies defaults.
@@ -201,7 +202,54 @@ var (
 	ErrEmpty    = errors.New("engine: text and event are both empty")
 	ErrStore    = errors.New("engine: session store unavailable")
 	ErrNotFound = session.ErrNotFound
+	// ErrForbidden: the session belongs to another tenant. The error
+	// names the session, never the tenant that owns it.
+	ErrForbidden = errors.New("engine: forbidden")
 )
+
+// checkTenant returns ErrForbidden when s belongs to a tenant other than
+// tenant. A session with no tenant (stored before tenants existed, or
+// created by a channel adapter) belongs to none and passes; Turn then gives
+// it to its first tenant. The empty tenant is the operator's (channel
+// adapters, command-line tools, the API with no keys configured) and passes
+// every session.
+func checkTenant(s *session.Session, tenant string) error {
+	if tenant != "" && s.Tenant != "" && s.Tenant != tenant {
+		return fmt.Errorf("%w: session %q belongs to another tenant", ErrForbidden, s.ID)
+	}
+	return nil
+}
+
+// SessionFor is [Engine.Session] on behalf of tenant: it returns
+// ErrForbidden when the session belongs to another tenant.
+func (e *Engine) SessionFor(ctx context.Context, tenant, id string) (*SessionView, error) {
+	s, err := e.d.Sessions.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTenant(s, tenant); err != nil {
+		return nil, err
+	}
+	return view(s), nil
+}
+
+// ResetFor is [Engine.Reset] on behalf of tenant: it returns ErrForbidden,
+// deleting nothing, when the session belongs to another tenant.
+func (e *Engine) ResetFor(ctx context.Context, tenant, id string) error {
+	unlock, err := e.d.Sessions.Lock(ctx, id)
+	if err != nil {
+		return storeErr("lock", err)
+	}
+	defer unlock()
+	s, err := e.d.Sessions.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := checkTenant(s, tenant); err != nil {
+		return err
+	}
+	return e.d.Sessions.Delete(ctx, id)
+}
 
 // Understanding is the stateless part of a turn: normalize, classify,
 // extract. It depends on the text and the models only (the Rasa NLU split).
@@ -270,8 +318,9 @@ func round(f float64) float64 { return float64(int64(f*10000+0.5)) / 10000 }
 // Turn runs one customer message through normalize, understand and dialog,
 // saves the session and returns the replies with their trace. Turns of one
 // session run one at a time. Failures of business services and flows become
-// polite replies; Turn errs only when the session cannot be read or written
-// or the context ends.
+// polite replies; Turn errs only when the session cannot be read or written,
+// belongs to another tenant than req.Tenant (ErrForbidden), or the context
+// ends.
 func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 	start := time.Now()
 	ctx, span := tracer().Start(ctx, "kefu.turn")
@@ -309,9 +358,16 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 	sess, err := e.d.Sessions.Get(ctx, req.SessionID)
 	switch {
 	case errors.Is(err, session.ErrNotFound):
-		sess = &session.Session{ID: req.SessionID, UserID: req.UserID, Channel: req.Channel, Created: now}
+		sess = &session.Session{ID: req.SessionID, Tenant: req.Tenant, UserID: req.UserID, Channel: req.Channel, Created: now}
 	case err != nil:
 		return nil, storeErr("load", err)
+	}
+	if err := checkTenant(sess, req.Tenant); err != nil {
+		span.SetStatus(codes.Error, "forbidden")
+		return nil, err
+	}
+	if sess.Tenant == "" {
+		sess.Tenant = req.Tenant // a tenant adopts a session that has none
 	}
 	r.Timings.Lock = time.Since(t)
 

@@ -25,7 +25,19 @@ type GenerateConfig struct {
 	MaxTokens       int    // of the answer; default 512
 	SessionBudget   int    // tokens a session may use; 0 means no budget
 	OnFailure       string // knowledge (default) | handoff | fallback
+	// GuardWidth is the width in columns (a Chinese character is two) of
+	// the shortest verbatim run of the system prompt that stops a
+	// generated reply (see leakGuard in guard.go): the reply is withheld
+	// and the turn answers as when generation fails. 0 means
+	// DefaultGuardWidth; negative turns the guard off.
+	GuardWidth int
 }
+
+// reasonGuard is the trace's reason for a reply the leak guard withheld.
+const reasonGuard = "guard: system prompt"
+
+// errLeak is a generation the leak guard stopped.
+var errLeak = errors.New("engine: guard: the reply repeats the system prompt")
 
 // Generator runs a generation through a route of providers.
 type Generator interface {
@@ -65,14 +77,29 @@ func (e *Engine) generate(ctx context.Context, sess *session.Session, req Reques
 	defer sp.End()
 	var res *gateway.Result
 	var err error
+	streamed := false
 	if req.Stream != nil {
-		res, err = e.streamGenerate(ctx, g.Route, preq, req, r)
+		res, streamed, err = e.streamGenerate(ctx, g.Route, preq, req, r)
 	} else {
 		res, err = e.d.Generator.Chat(ctx, g.Route, preq)
+		if err == nil && e.leakGuard().leaks(res.Response.Text) {
+			err = errLeak
+		}
 	}
 	if res != nil {
 		r.Provider = res.Provider
 		r.Attempts = res.Attempts
+	}
+	if errors.Is(err, errLeak) {
+		account(sess, r, res) // the tokens were spent all the same
+		e.log.WarnContext(ctx, "generated reply withheld: it repeats the system prompt", "session", sess.ID, "provider", res.Provider)
+		r.Reason = reasonGuard
+		from := len(r.Replies)
+		e.afterFailure(r)
+		if streamed {
+			e.streamInstead(req, r, from)
+		}
+		return true
 	}
 	if err != nil {
 		e.log.WarnContext(ctx, "generation failed", "session", sess.ID, "route", g.Route, "err", err)
@@ -126,7 +153,28 @@ func (e *Engine) flowGenerate(ctx context.Context, sess *session.Session, req Re
 		return runtime.CallResult{Err: err}
 	}
 	account(sess, rep, res)
+	if e.leakGuard().leaks(res.Response.Text) {
+		e.log.WarnContext(ctx, "flow's generated reply withheld: it repeats the system prompt", "session", sess.ID, "provider", res.Provider)
+		return runtime.CallResult{Err: errLeak} // the flow's failure path says its polite default
+	}
 	return runtime.CallResult{Value: res.Response.Text}
+}
+
+// leakGuard returns the guard of the system prompt, built on first use;
+// nil (guarding nothing) when it is off or the prompt is too short to hold
+// a guarded run. The bot's own texts are public, never guarded.
+func (e *Engine) leakGuard() *leakGuard {
+	e.leak.once.Do(func() {
+		w := e.cfg.Generate.GuardWidth
+		if w == 0 {
+			w = DefaultGuardWidth
+		}
+		t := e.cfg.Texts
+		e.leak.g = newLeakGuard(e.cfg.Generate.SystemPrompt, w, t.Fallback, t.Blocked, t.Handoff, t.Waiting,
+			t.Error, t.Released, t.Resume, t.Budget, t.BestMatch, t.GiveUp, t.ServiceKO,
+			e.opts.GenerateKO, runtime.DefaultGenerateKO)
+	})
+	return e.leak.g
 }
 
 // account adds a generation's usage to the session and the reply.
@@ -140,40 +188,82 @@ func account(sess *session.Session, r *Reply, res *gateway.Result) {
 	r.SessionUsage = &su
 }
 
-// streamGenerate streams a generation to req.Stream and returns it as a
-// Result. Failover happens inside the gateway before the first token; an
-// error after it ends the answer where it stopped.
-func (e *Engine) streamGenerate(ctx context.Context, route string, preq providers.Request, req Request, r *Reply) (*gateway.Result, error) {
+// streamGenerate streams a generation to req.Stream through the leak
+// guard and returns it as a Result; streamed says whether any text reached
+// the client. Failover happens inside the gateway before the first token;
+// an error after it ends the answer where it stopped. The guard holds back
+// the end of the answer, narrower than its width, until the text after it
+// clears it (or the stream ends), and stops the stream with errLeak when
+// the answer repeats the system prompt. The start event goes out with the
+// first text released, so an answer stopped before any never looks
+// generated.
+func (e *Engine) streamGenerate(ctx context.Context, route string, preq providers.Request, req Request, r *Reply) (res *gateway.Result, streamed bool, err error) {
 	s, err := e.d.Generator.Stream(ctx, route, preq)
 	if err != nil {
 		if s != nil {
-			return &gateway.Result{Provider: s.Provider, Route: route, Attempts: s.Attempts}, err
+			return &gateway.Result{Provider: s.Provider, Route: route, Attempts: s.Attempts}, false, err
 		}
-		return nil, err
+		return nil, false, err
 	}
 	defer s.Close()
-	req.Stream(StreamEvent{Start: true, Route: RouteGenerative, Intent: &r.Intent})
+	send := func(text string) {
+		if text == "" {
+			return
+		}
+		if !streamed {
+			req.Stream(StreamEvent{Start: true, Route: RouteGenerative, Intent: &r.Intent})
+			streamed = true
+		}
+		req.Stream(StreamEvent{Delta: text})
+	}
+	scan := e.leakGuard().scan()
+	defer scan.free()
 	var b strings.Builder
 	for {
 		c, err := s.Recv()
 		if c.Delta != "" {
 			b.WriteString(c.Delta)
-			req.Stream(StreamEvent{Delta: c.Delta})
+			safe, leak := scan.write(c.Delta)
+			if leak {
+				s.Close() // stops the upstream call and accounts what it cost
+				return &gateway.Result{Provider: s.Provider, Route: route, Attempts: s.Attempts, Cost: s.Cost,
+					Response: &providers.Response{Usage: s.Usage}}, streamed, errLeak
+			}
+			send(safe)
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			if b.Len() == 0 {
-				return &gateway.Result{Provider: s.Provider, Route: route, Attempts: s.Attempts}, err
+				return &gateway.Result{Provider: s.Provider, Route: route, Attempts: s.Attempts}, streamed, err
 			}
 			e.log.WarnContext(ctx, "stream broke after the first token", "provider", s.Provider, "err", err)
 			break
 		}
 	}
+	send(scan.flush())
 	s.Close() // accounts the stream: Usage and Cost are final after it
 	return &gateway.Result{Provider: s.Provider, Route: route, Attempts: s.Attempts, Cost: s.Cost,
-		Response: &providers.Response{Text: b.String(), Usage: s.Usage}}, nil
+		Response: &providers.Response{Text: b.String(), Usage: s.Usage}}, streamed, nil
+}
+
+// streamInstead follows a streamed answer the guard cut off with what the
+// turn says instead (the replies from index from on, or the handoff notice
+// the turn will add), so a client that shows deltas as they come, like the
+// OpenAI facade, does not end on a cut-off answer. The done event of
+// /v1/chat carries the whole reply anyway.
+func (e *Engine) streamInstead(req Request, r *Reply, from int) {
+	var texts []string
+	for _, p := range r.Replies[from:] {
+		texts = append(texts, p.Text)
+	}
+	if len(texts) == 0 && r.Handoff && !hasText(r) {
+		texts = append(texts, e.cfg.Texts.Handoff)
+	}
+	if len(texts) > 0 {
+		req.Stream(StreamEvent{Delta: "\n\n" + strings.Join(texts, "\n")})
+	}
 }
 
 // afterFailure gives the customer something useful when every provider of

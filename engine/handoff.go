@@ -27,12 +27,18 @@ type SessionView struct {
 	Handoff *session.Handoff `json:"handoff,omitempty"`
 }
 
-// Session returns a session's memory and dialog state.
+// Session returns a session's memory and dialog state, whichever tenant
+// it belongs to (agents and tools see every session); see SessionFor.
 func (e *Engine) Session(ctx context.Context, id string) (*SessionView, error) {
 	s, err := e.d.Sessions.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	return view(s), nil
+}
+
+// view is what GET /v1/sessions/{id} shows of s.
+func view(s *session.Session) *SessionView {
 	v := &SessionView{ID: s.ID, UserID: s.UserID, Channel: s.Channel,
 		Created: s.Created.Format(timeLayout), Updated: s.Updated.Format(timeLayout),
 		Turns: s.Turns, Handoff: s.Handoff}
@@ -44,7 +50,7 @@ func (e *Engine) Session(ctx context.Context, id string) (*SessionView, error) {
 		v.Flow = &FlowRef{Name: name, Step: step}
 	}
 	v.Slots, v.Vars = st.Slots(), st.Vars
-	return v, nil
+	return v
 }
 
 const timeLayout = "2006-01-02T15:04:05.000Z07:00"
@@ -57,7 +63,8 @@ func dialogState(s *session.Session) runtime.State {
 	return st
 }
 
-// Reset forgets a session: memory, slots, variables and any handoff.
+// Reset forgets a session: memory, slots, variables and any handoff,
+// whichever tenant it belongs to; see ResetFor.
 func (e *Engine) Reset(ctx context.Context, id string) error {
 	unlock, err := e.d.Sessions.Lock(ctx, id)
 	if err != nil {

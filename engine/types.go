@@ -28,6 +28,12 @@ type Request struct {
 	Event     string            // instead of Text: an event a flow can start on (event 会话开始)
 	Metadata  map[string]string // kept with nothing else; for adapters
 	Now       time.Time         // zero: the engine's clock; conversation scripts pin it
+	// Tenant is who acts: a new session is created for it, a session with
+	// no tenant is given to it, and a session of another tenant is refused
+	// with ErrForbidden. "" is the operator (channel adapters, whose own
+	// secrets authenticate them, command-line tools, and the API when no
+	// keys are configured): it may continue any session and claims none.
+	Tenant string
 	// Stream, when set, receives a generated reply as it is produced: a
 	// start event with the route and intent, then the text deltas. Replies
 	// that are not generated are only in the returned Reply. It is called

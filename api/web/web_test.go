@@ -98,6 +98,12 @@ func (f *fakeEngine) Reset(ctx context.Context, id string) error {
 	return nil
 }
 
+func (f *fakeEngine) SessionFor(ctx context.Context, _, id string) (*engine.SessionView, error) {
+	return f.Session(ctx, id)
+}
+
+func (f *fakeEngine) ResetFor(ctx context.Context, _, id string) error { return f.Reset(ctx, id) }
+
 func (f *fakeEngine) Waiting(ctx context.Context) ([]session.QueueEntry, error) { return nil, nil }
 
 func (f *fakeEngine) AgentReply(ctx context.Context, id, agent, text string) (*session.Turn, error) {

@@ -22,6 +22,7 @@ type wireSession struct {
 	ID      string          `json:"id"`
 	User    string          `json:"u,omitempty"`
 	Channel string          `json:"ch,omitempty"`
+	Tenant  string          `json:"tn,omitempty"` // absent in sessions stored before tenants
 	Created int64           `json:"c,omitempty"`
 	Updated int64           `json:"up,omitempty"`
 	Turns   []wireTurn      `json:"t,omitempty"`
@@ -60,6 +61,7 @@ func Encode(dst []byte, s *Session) ([]byte, error) {
 		ID:      s.ID,
 		User:    s.UserID,
 		Channel: s.Channel,
+		Tenant:  s.Tenant,
 		Created: unixNano(s.Created),
 		Updated: unixNano(s.Updated),
 		Dialog:  s.Dialog,
@@ -87,7 +89,8 @@ func Encode(dst []byte, s *Session) ([]byte, error) {
 
 // Decode parses data written by Encode. The result shares no memory with
 // data. Times come back in time.Local, empty slices as nil, and Version is
-// 0 (the store sets it). Channel, Intent, Route and Handoff.Queue are
+// 0 (the store sets it). A session encoded before tenants existed decodes
+// with Tenant "". Channel, Tenant, Intent, Route and Handoff.Queue are
 // interned: thousands of sessions in memory share one copy of each value.
 func Decode(data []byte) (*Session, error) {
 	var w wireSession
@@ -101,6 +104,7 @@ func Decode(data []byte) (*Session, error) {
 		ID:      w.ID,
 		UserID:  w.User,
 		Channel: intern(w.Channel),
+		Tenant:  intern(w.Tenant),
 		Created: fromUnixNano(w.Created),
 		Updated: fromUnixNano(w.Updated),
 		Dialog:  w.Dialog,

@@ -29,6 +29,11 @@ type Session struct {
 	ID      string
 	UserID  string
 	Channel string
+	// Tenant is the tenant whose API key created or first used the
+	// session; other tenants may not continue, read or delete it. "" is a
+	// session stored before tenants existed, or one created without an API
+	// key (channel adapters, development mode).
+	Tenant  string
 	Created time.Time // set by the first Save when zero
 	Updated time.Time // set by every Save to the store's clock
 	// Turns holds the last turns, oldest first; see Append.

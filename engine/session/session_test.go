@@ -75,6 +75,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 	s.Created = time.Date(2025, 6, 18, 20, 0, 0, 1, time.UTC)
 	s.Updated = s.Created.Add(time.Hour)
 	s.Handoff = &session.Handoff{Queue: "售后专员", Reason: "客户要求人工", Since: s.Updated, Agent: "小王"}
+	s.Tenant = "shop-a"
 	data, err := session.Encode(nil, s)
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +108,33 @@ func TestEncodeRoundTrip(t *testing.T) {
 	t.Logf("20-turn session: %d bytes encoded, %d with plain json.Marshal", len(data), len(plain))
 }
 
+// TestDecodeBeforeTenants: a session stored before tenants existed has no
+// "tn" key; it decodes with Tenant "" and everything else intact, and a
+// session with no tenant encodes without the key, as before.
+func TestDecodeBeforeTenants(t *testing.T) {
+	old := `{"f":1,"id":"s1","u":"u1","ch":"web","c":1750000000000000000,"t":[{"id":"t1","x":"我要退货","r":["好的"],"i":"refund","ro":"flow"}]}`
+	got, err := session.Decode([]byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &session.Session{ID: "s1", UserID: "u1", Channel: "web", Created: time.Unix(0, 1750000000000000000),
+		Turns: []session.Turn{{ID: "t1", Text: "我要退货", Replies: []string{"好的"}, Intent: "refund", Route: "flow"}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("old encoding (-want +got):\n%s", diff)
+	}
+	data, err := session.Encode(nil, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data) != old {
+		t.Errorf("re-encoding a tenantless session changed it:\n got %s\nwant %s", data, old)
+	}
+	got.Tenant = "shop-a"
+	if data, _ = session.Encode(nil, got); !strings.Contains(string(data), `"tn":"shop-a"`) {
+		t.Errorf("tenant not encoded: %s", data)
+	}
+}
+
 func TestDecodeErrors(t *testing.T) {
 	for _, in := range []string{``, `{`, `{"f":2,"id":"x"}`, `{"id":"x"}`, `{"f":1,"t":"nope"}`} {
 		if _, err := session.Decode([]byte(in)); err == nil || !strings.HasPrefix(err.Error(), "session: decode") {
@@ -136,14 +164,14 @@ func TestEntryRoundTrip(t *testing.T) {
 // FuzzRoundTrip: any valid UTF-8 text survives Encode and Decode.
 // (JSON turns invalid UTF-8 into U+FFFD; the engine normalises input first.)
 func FuzzRoundTrip(f *testing.F) {
-	f.Add("我要退货", "好的<b>&</b>", "refund", int64(1750000000123456789))
-	f.Add("", "", "", int64(0))
-	f.Add("\x00\"\\\u2028", "\n", "a\tb", int64(-1))
-	f.Fuzz(func(t *testing.T, text, reply, intent string, at int64) {
-		if !utf8.ValidString(text) || !utf8.ValidString(reply) || !utf8.ValidString(intent) {
+	f.Add("我要退货", "好的<b>&</b>", "refund", "shop-a", int64(1750000000123456789))
+	f.Add("", "", "", "", int64(0))
+	f.Add("\x00\"\\\u2028", "\n", "a\tb", "\u202e", int64(-1))
+	f.Fuzz(func(t *testing.T, text, reply, intent, tenant string, at int64) {
+		if !utf8.ValidString(text) || !utf8.ValidString(reply) || !utf8.ValidString(intent) || !utf8.ValidString(tenant) {
 			t.Skip()
 		}
-		s := &session.Session{ID: text, UserID: reply, Channel: intent}
+		s := &session.Session{ID: text, UserID: reply, Channel: intent, Tenant: tenant}
 		s.Append(session.Turn{ID: intent, At: time.Unix(0, at), Text: text, Replies: []string{reply}, Intent: intent, Route: text}, 0)
 		if at == 0 {
 			s.Turns[0].At = time.Time{} // 0 encodes the zero time

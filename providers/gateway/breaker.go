@@ -95,6 +95,18 @@ func (b *breaker) failure() bool {
 	return false
 }
 
+// release ends a half-open trial whose outcome says nothing about the
+// provider's health (the caller went away, the request itself was bad):
+// the next call becomes the trial. Without it the breaker would wait for
+// a verdict that never comes and skip the provider for good.
+func (b *breaker) release() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.st == halfOpen {
+		b.trialOut = false
+	}
+}
+
 func (b *breaker) success() {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -295,7 +295,11 @@ func (g *Gateway) Chat(ctx context.Context, routeName string, req providers.Requ
 			if !kind.Retryable() || try == in.Retries {
 				break
 			}
-			if err := g.sleep(ctx, backoff(try, err)); err != nil {
+			wait := backoff(try, err)
+			if outlasts(ctx, wait) {
+				break // fail over now rather than wait out the caller's deadline
+			}
+			if err := g.sleep(ctx, wait); err != nil {
 				return res, err
 			}
 		}
@@ -314,9 +318,11 @@ func (g *Gateway) record(in *instance, rt *route, start time.Time, err error, re
 	if err != nil {
 		kind = string(providers.KindOf(err))
 		a.Kind = kind
-		// Failures of the request itself say nothing about the provider's health.
+		// Failures of the request itself say nothing about the provider's
+		// health; a half-open breaker's trial that ends so is given back.
 		switch providers.KindOf(err) {
 		case providers.KindBadRequest, providers.KindContextLength, providers.KindContentFilter, providers.KindCanceled:
+			in.br.release()
 		default:
 			if in.br.failure() {
 				g.log.Warn("circuit breaker opened", "provider", in.Name)
@@ -345,6 +351,15 @@ func backoff(try int, err error) time.Duration {
 		d = min(pe.RetryAfter, 30*time.Second)
 	}
 	return d
+}
+
+// outlasts reports whether waiting d would take ctx past its deadline. A
+// Retry-After longer than the turn has left (a 429 storm asking for 30s)
+// is then not waited for: the route moves on to its next provider, as a
+// retry after the deadline could never be used.
+func outlasts(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) <= d
 }
 
 func tracer() trace.Tracer { return otel.Tracer("github.com/kefu-chat/kefu/providers/gateway") }
@@ -432,7 +447,11 @@ func (g *Gateway) Stream(ctx context.Context, routeName string, req providers.Re
 				if !kind.Retryable() || try == in.Retries {
 					break
 				}
-				if err := g.sleep(ctx, backoff(try, err)); err != nil {
+				wait := backoff(try, err)
+				if outlasts(ctx, wait) {
+					break // fail over now rather than wait out the caller's deadline
+				}
+				if err := g.sleep(ctx, wait); err != nil {
 					release()
 					return res, err
 				}

@@ -297,3 +297,64 @@ func TestProviderConcurrency(t *testing.T) {
 	close(block)
 	<-done
 }
+
+// TestBreakerTrialWithoutVerdict: a half-open breaker's trial call that
+// ends saying nothing about the provider (the caller went away, the
+// request itself was bad) gives the trial back, so the next call is the
+// trial. Before the fix the breaker stayed half-open with its trial
+// "in flight" for ever and the provider was never called again.
+func TestBreakerTrialWithoutVerdict(t *testing.T) {
+	for _, kind := range []providers.Kind{providers.KindCanceled, providers.KindBadRequest} {
+		t.Run(string(kind), func(t *testing.T) {
+			plan := []error{perr(providers.KindUnavailable), perr(providers.KindUnavailable), perr(providers.KindUnavailable), perr(kind)}
+			a, b := &fake{plan: plan, text: "A"}, &fake{text: "B"}
+			g, clk, _, _ := setup(t, a, b, Route{Name: "r", Providers: []string{"a", "b"}}, func(in *Instance) {
+				in.Retries = 0
+				in.Breaker = BreakerConfig{Failures: 3, Window: time.Minute, Cooldown: 30 * time.Second}
+			})
+			for i := 0; i < 3; i++ {
+				g.Chat(context.Background(), "r", providers.Request{})
+			}
+			clk.add(31 * time.Second)
+			g.Chat(context.Background(), "r", providers.Request{}) // the trial, without a verdict
+			if a.calls != 4 {
+				t.Fatalf("the trial did not reach a: %d calls", a.calls)
+			}
+			res, err := g.Chat(context.Background(), "r", providers.Request{})
+			if err != nil || res.Provider != "a" || a.calls != 5 {
+				t.Fatalf("the next call should be a's trial: %+v %v", res, err)
+			}
+			if v := testutil.ToFloat64(g.m.breaker.WithLabelValues("a")); v != 0 {
+				t.Errorf("breaker gauge %v after the trial worked", v)
+			}
+		})
+	}
+}
+
+// TestRetryAfterBeyondDeadline: a Retry-After the caller's deadline would
+// not survive is not waited for; the route fails over at once, for calls
+// and streams alike.
+func TestRetryAfterBeyondDeadline(t *testing.T) {
+	limited := func() []error {
+		return []error{&providers.Error{Kind: providers.KindRateLimit, RetryAfter: 20 * time.Second}}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a, b := &fake{plan: limited(), text: "A"}, &fake{text: "B"}
+	g, _, slept, _ := setup(t, a, b, Route{Name: "r", Providers: []string{"a", "b"}})
+	res, err := g.Chat(ctx, "r", providers.Request{})
+	if err != nil || res.Provider != "b" || a.calls != 1 || len(*slept) != 0 {
+		t.Fatalf("chat: provider %q err %v, a called %d times, slept %v", res.Provider, err, a.calls, *slept)
+	}
+	a.plan = limited()
+	s, err := g.Stream(ctx, "r", providers.Request{})
+	if err != nil || s.Provider != "b" || a.calls != 2 || len(*slept) != 0 {
+		t.Fatalf("stream: err %v, a called %d times, slept %v", err, a.calls, *slept)
+	}
+	s.Close()
+	// Without a deadline, or with time to spare, the wait is honoured.
+	a.plan = limited()
+	if res, err := g.Chat(context.Background(), "r", providers.Request{}); err != nil || res.Provider != "a" || len(*slept) != 1 {
+		t.Fatalf("no deadline: provider %q err %v, slept %v", res.Provider, err, *slept)
+	}
+}

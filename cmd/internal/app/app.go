@@ -45,8 +45,12 @@ type App struct {
 
 	rt       atomic.Pointer[Runtime]
 	reloadMu sync.Mutex
-	logger   *slog.Logger
-	metrics  *engine.Metrics
+	// retired are runtimes a reload replaced, each closed by its timer
+	// when its grace period ends, or by Close if that comes first.
+	retiredMu sync.Mutex
+	retired   map[*Runtime]*time.Timer
+	logger    *slog.Logger
+	metrics   *engine.Metrics
 	// The series of models and providers are registered once; reloads
 	// hand them to the parts they build.
 	intentObs, embedObs func(wait, run time.Duration)
@@ -179,7 +183,7 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 	a.rt.Store(rt)
-	a.closers = append(a.closers, func() error { return a.rt.Load().Close() })
+	a.closers = append(a.closers, func() error { return errors.Join(a.closeRetired(), a.rt.Load().Close()) })
 	opts := api.Options{
 		Classifier:   liveClassifier{a},
 		Engine:       liveEngine{a},
@@ -196,7 +200,7 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 			MaxConcurrent: cfg.Server.Limits.MaxConcurrent},
 	}
 	for _, k := range cfg.Server.Keys {
-		opts.Keys = append(opts.Keys, api.APIKey{Name: k.Name, Key: k.Key, Scopes: k.Scopes})
+		opts.Keys = append(opts.Keys, api.APIKey{Name: k.Name, Key: k.Key, Scopes: k.Scopes, Tenant: k.TenantName()})
 	}
 	if len(opts.Keys) == 0 && logger != nil {
 		logger.Warn("no API keys configured: chat and knowledge endpoints are open, admin endpoints closed (set server.keys)")
@@ -369,9 +373,43 @@ func (a *App) Reload(ctx context.Context) (err error) {
 	a.rt.Store(rt)
 	a.Config = cfg
 	grace := cfg.Server.RequestTimeout.Std() + time.Second
-	time.AfterFunc(grace, func() { old.Close() })
+	a.retire(old, grace)
 	a.logger.Info("reloaded", "flows", len(rt.Dialog.Program.FlowNames()), "program", rt.Dialog.Program.Hash)
 	return nil
+}
+
+// retire closes rt, which a reload replaced, after grace, unless Close
+// closes it first.
+func (a *App) retire(rt *Runtime, grace time.Duration) {
+	a.retiredMu.Lock()
+	defer a.retiredMu.Unlock()
+	if a.retired == nil {
+		a.retired = map[*Runtime]*time.Timer{}
+	}
+	a.retired[rt] = time.AfterFunc(grace, func() {
+		// Closed under the lock, so that closeRetired waits for it.
+		a.retiredMu.Lock()
+		defer a.retiredMu.Unlock()
+		if _, ok := a.retired[rt]; ok {
+			delete(a.retired, rt)
+			rt.Close()
+		}
+	})
+}
+
+// closeRetired closes now the runtimes still in their grace period: their
+// models must go before the ONNX Runtime is shut down, not when their
+// timers fire after it (a use after free in cgo).
+func (a *App) closeRetired() error {
+	a.retiredMu.Lock()
+	defer a.retiredMu.Unlock()
+	var errs []error
+	for rt, t := range a.retired {
+		t.Stop()
+		errs = append(errs, rt.Close())
+	}
+	a.retired = nil
+	return errors.Join(errs...)
 }
 
 // restartNeeded names the first section a reload cannot change.
@@ -452,8 +490,12 @@ func (l liveEngine) Session(ctx context.Context, id string) (*engine.SessionView
 	return l.a.rt.Load().Engine.Session(ctx, id)
 }
 
-func (l liveEngine) Reset(ctx context.Context, id string) error {
-	return l.a.rt.Load().Engine.Reset(ctx, id)
+func (l liveEngine) SessionFor(ctx context.Context, tenant, id string) (*engine.SessionView, error) {
+	return l.a.rt.Load().Engine.SessionFor(ctx, tenant, id)
+}
+
+func (l liveEngine) ResetFor(ctx context.Context, tenant, id string) error {
+	return l.a.rt.Load().Engine.ResetFor(ctx, tenant, id)
 }
 
 func (l liveEngine) Waiting(ctx context.Context) ([]session.QueueEntry, error) {

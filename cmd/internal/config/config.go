@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -71,6 +73,20 @@ type APIKey struct {
 	Name   string   `yaml:"name"`
 	Key    string   `yaml:"key"` // write ${KEFU_KEY_…}; never logged
 	Scopes []string `yaml:"scopes"`
+	// Tenant owns the sessions the key creates; keys with the same tenant
+	// share sessions, others get 403 on them. nil (unset) means the name.
+	Tenant *string `yaml:"tenant"`
+}
+
+// maxTenantRunes bounds server.keys[].tenant.
+const maxTenantRunes = 64
+
+// TenantName is the key's tenant: Tenant when set, else Name.
+func (k APIKey) TenantName() string {
+	if k.Tenant != nil {
+		return *k.Tenant
+	}
+	return k.Name
 }
 
 // Limits protect the server; 0 means no limit.
@@ -527,6 +543,23 @@ func (c *Config) resolve(dir string) {
 	}
 }
 
+// checkTenant says what is wrong with a key's tenant, or "".
+func checkTenant(t string) string {
+	switch n := utf8.RuneCountInString(t); {
+	case strings.TrimSpace(t) == "":
+		return "must not be empty (leave it out to use the key's name)"
+	case !utf8.ValidString(t):
+		return "must be UTF-8"
+	case n > maxTenantRunes:
+		return fmt.Sprintf("is %d characters long; the limit is %d", n, maxTenantRunes)
+	case strings.IndexFunc(t, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+		return fmt.Sprintf("%q has a control or invisible character", t)
+	case strings.TrimSpace(t) != t:
+		return fmt.Sprintf("%q has leading or trailing spaces", t)
+	}
+	return ""
+}
+
 // Validate checks every value and names the key path of the first problem.
 func (c *Config) Validate() error {
 	var errs []error
@@ -563,6 +596,11 @@ func (c *Config) Validate() error {
 		for _, sc := range k.Scopes {
 			if sc != "chat" && sc != "knowledge" && sc != "admin" {
 				bad(path+".scopes", "%q is not chat, knowledge or admin", sc)
+			}
+		}
+		if k.Tenant != nil {
+			if msg := checkTenant(*k.Tenant); msg != "" {
+				bad(path+".tenant", "%s", msg)
 			}
 		}
 	}

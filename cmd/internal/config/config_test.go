@@ -180,3 +180,46 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestKeyTenant(t *testing.T) {
+	parse := func(tenant string) (*Config, error) {
+		src := "models: {intent: {path: /m}}\nserver:\n  keys:\n    - {name: web, key: 0123456789abcdef, scopes: [chat]" + tenant + "}\n"
+		return Parse([]byte(src), "/etc/kefu")
+	}
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"unset: the key's name", "", "web"},
+		{"set", ", tenant: shop-a", "shop-a"},
+		{"64 characters", `, tenant: "` + strings.Repeat("店", 64) + `"`, strings.Repeat("店", 64)},
+		{"inner space", `, tenant: "shop a"`, "shop a"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parse(tc.yaml)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Server.Keys[0].TenantName(); got != tc.want {
+				t.Errorf("TenantName() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"empty", `, tenant: ""`, "server.keys[0].tenant: must not be empty"},
+		{"blank", `, tenant: "  "`, "server.keys[0].tenant: must not be empty"},
+		{"65 characters", `, tenant: "` + strings.Repeat("店", 65) + `"`, "server.keys[0].tenant: is 65 characters long; the limit is 64"},
+		{"tab", `, tenant: "a\tb"`, `server.keys[0].tenant: "a\tb" has a control or invisible character`},
+		{"NUL", `, tenant: "a\0b"`, "server.keys[0].tenant: \"a\\x00b\" has a control or invisible character"},
+		{"bidi override", `, tenant: "a\u202eb"`, "server.keys[0].tenant: \"a\\u202eb\" has a control or invisible character"},
+		{"leading space", `, tenant: " shop"`, `server.keys[0].tenant: " shop" has leading or trailing spaces`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parse(tc.yaml)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}

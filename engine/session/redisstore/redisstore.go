@@ -325,6 +325,11 @@ func (st *Store) Lock(ctx context.Context, id string) (func(), error) {
 	for {
 		ok, err := st.rdb.SetNX(ctx, key, token, st.lockTTL).Result()
 		if err != nil {
+			// Redis may have taken the lock and died before answering; a
+			// Redis restored from its append-only file would then hold it
+			// for LockTTL. The token is ours alone, so releasing is safe.
+			st.bg.Add(1)
+			go st.release(key, token, time.Now().Add(st.lockTTL))
 			localUnlock()
 			if ctx.Err() != nil {
 				err = ctx.Err()

@@ -11,10 +11,11 @@
 // answers mistakes with OpenAI's envelope
 // {"error":{"message","type","param","code"}}.
 //
-// Faults (429 with Retry-After, 5xx bursts, a slow first token, a
-// mid-stream disconnect, an in-stream error frame, context too long,
-// content filtered, a raw body) are switched per request with
-// Config.Script or Server.FailNext.
+// Faults (429 with Retry-After, 5xx bursts, a hang, a slow first token,
+// a mid-stream disconnect, a reply cut short, garbage or malformed frames
+// in a stream, an in-stream error frame, context too long, content
+// filtered, a raw body) are switched per request with Config.Script or
+// Server.FailNext.
 //
 // Token counts are runes: prompt_tokens is the runes of every message's
 // content, completion_tokens the runes of the reply. They are
@@ -91,6 +92,14 @@ type Fault struct {
 	AfterChunks int
 	// Disconnect drops the connection mid-stream, without [DONE].
 	Disconnect bool
+	// Truncate (a request that does not stream) sends the first half of
+	// the JSON reply, with the whole reply's Content-Length, and drops the
+	// connection.
+	Truncate bool
+	// Malformed (a stream) is written as it is after AfterChunks content
+	// chunks: garbage lines, comments, a "data: {bad json" frame. The
+	// stream then goes on, unless Disconnect or StreamError ends it there.
+	Malformed string
 	// StreamError sends {"error":{…}} as a data frame (built from Type,
 	// Code, Message) mid-stream and ends the stream.
 	StreamError bool
@@ -110,6 +119,10 @@ func RateLimited(retryAfter string) Fault {
 	}
 	return f
 }
+
+// Hang holds the request without answering until the client goes away or
+// the server closes: an upstream that accepted the connection and stalls.
+func Hang() Fault { return Fault{Delay: 24 * time.Hour} }
 
 // ServerError is a 500 as OpenAI sends it.
 func ServerError() Fault {
@@ -398,8 +411,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	id := fmt.Sprintf("chatcmpl-%d", n)
 	created := time.Now().Unix()
 	if !req.Stream {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{
+		body, _ := json.Marshal(map[string]any{
 			"id": id, "object": "chat.completion", "created": created, "model": req.Model,
 			"system_fingerprint": "fp_openaitest",
 			"choices": []any{map[string]any{
@@ -408,6 +420,15 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 			}},
 			"usage": usage,
 		})
+		body = append(body, '\n')
+		w.Header().Set("Content-Type", "application/json")
+		if f.Truncate {
+			w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+			_, _ = w.Write(body[:len(body)/2])
+			drop(w)
+			return
+		}
+		_, _ = w.Write(body)
 		return
 	}
 	s.stream(w, r, req, f, id, created, reply, finish, usage)
@@ -448,8 +469,24 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req ChatRequest,
 		size = 3
 	}
 	rs := []rune(reply)
-	sent := 0
+	sent, wrote := 0, false
+	malformed := func() bool {
+		if f.Malformed == "" || wrote || sent < f.AfterChunks {
+			return true
+		}
+		wrote = true
+		if _, err := fmt.Fprint(w, f.Malformed); err != nil {
+			return false
+		}
+		if fl != nil {
+			fl.Flush()
+		}
+		return r.Context().Err() == nil
+	}
 	for i := 0; i < len(rs); i += size {
+		if !malformed() {
+			return
+		}
 		if (f.Disconnect || f.StreamError) && sent >= f.AfterChunks {
 			break
 		}
@@ -461,14 +498,15 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req ChatRequest,
 		}
 		sent++
 	}
+	if sent < f.AfterChunks {
+		sent = f.AfterChunks // a reply shorter than that: the frame goes at its end
+	}
+	if !malformed() {
+		return
+	}
 	if f.Disconnect {
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
+		drop(w)
+		return
 	}
 	if f.StreamError {
 		typ := f.Type
@@ -493,6 +531,20 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req ChatRequest,
 	if fl != nil {
 		fl.Flush()
 	}
+}
+
+// drop closes the connection under w at once, without ending the body.
+func drop(w http.ResponseWriter) {
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
 }
 
 // sleep waits d or until the client goes away; it reports whether to go on.

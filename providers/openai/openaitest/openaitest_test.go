@@ -2,10 +2,14 @@ package openaitest_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kefu-chat/kefu/providers/openai/openaitest"
 )
@@ -92,6 +96,76 @@ func TestStreamWire(t *testing.T) {
 	}
 	if s.StreamRequests() != 1 {
 		t.Errorf("StreamRequests = %d", s.StreamRequests())
+	}
+}
+
+// TestMalformedAndCuts: Malformed goes into a stream where AfterChunks
+// says; Truncate cuts a JSON reply and drops the connection; Hang waits
+// for the client to go away.
+func TestMalformedAndCuts(t *testing.T) {
+	s := openaitest.New(t, openaitest.Config{ChunkRunes: 2, Reply: func(openaitest.ChatRequest) string { return "abcdef" }})
+	do := func(ctx context.Context, stream bool) (string, error) {
+		body := `{"model":"m","messages":[{"role":"user","content":"hi"}]}`
+		if stream {
+			body = `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/chat/completions", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer x")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	for _, tc := range []struct {
+		after  int
+		cut    bool
+		before string // the content chunk the garbage precedes; "" at the end
+	}{{0, false, `"ab"`}, {2, false, `"ef"`}, {3, false, ""}, {9, false, ""}, {1, true, ""}} {
+		s.FailNext(openaitest.Fault{Malformed: "garbage\n: comment\ndata: {bad json\n\n", AfterChunks: tc.after, Disconnect: tc.cut})
+		got, err := do(context.Background(), true)
+		if tc.cut != (err != nil) {
+			t.Fatalf("after %d, cut %v: err %v", tc.after, tc.cut, err)
+		}
+		i := strings.Index(got, "garbage\n")
+		if i < 0 || strings.Count(got, "{bad json") != 1 {
+			t.Fatalf("after %d: no garbage, or twice: %q", tc.after, got)
+		}
+		rest := got[i:]
+		switch {
+		case tc.cut:
+			if strings.Contains(rest, `"content"`) || strings.Contains(got, "[DONE]") {
+				t.Errorf("after %d, cut: the stream went on: %q", tc.after, got)
+			}
+		case tc.before != "":
+			if strings.Index(rest, `"content":`+tc.before) < 0 || strings.Count(got[:i], `"content":"`) != tc.after+1 {
+				t.Errorf("after %d: garbage not before %s: %q", tc.after, tc.before, got)
+			}
+		default:
+			if strings.Contains(rest, `"content":"`) || !strings.HasSuffix(got, "data: [DONE]\n\n") {
+				t.Errorf("after %d: garbage not at the end: %q", tc.after, got)
+			}
+		}
+	}
+
+	s.FailNext(openaitest.Fault{Truncate: true})
+	got, err := do(context.Background(), false)
+	if err == nil || !errors.Is(err, io.ErrUnexpectedEOF) || !strings.HasPrefix(got, `{"choices":`) || json.Valid([]byte(got)) {
+		t.Errorf("truncated reply: %q, %v", got, err)
+	}
+
+	s.FailNext(openaitest.Hang())
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := do(ctx, false); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("hang: %v", err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); s.Active() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the hung handler did not end when its client went away")
+		}
 	}
 }
 

@@ -1,0 +1,71 @@
+package app
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kefu-chat/kefu/cmd/internal/config"
+	"github.com/kefu-chat/kefu/models/onnx"
+)
+
+// TestKeyTenantsWired: server.keys[].tenant reaches the API, so keys of
+// one tenant share sessions and another tenant's key is refused them.
+func TestKeyTenantsWired(t *testing.T) {
+	cfg0 := loadDemo(t)
+	needRuntime(t, cfg0)
+	t.Cleanup(func() { onnx.Shutdown() })
+	dir := t.TempDir()
+	demoDir := filepath.Dir(demoConfig)
+	cfgPath := filepath.Join(dir, "kefu.yaml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+server:
+  keys:
+    - {name: web, key: key-web-0123456789, scopes: [chat], tenant: shop-a}
+    - {name: app, key: key-app-0123456789, scopes: [chat], tenant: shop-a}
+    - {name: shop-b, key: key-b-0123456789ab, scopes: [chat]}
+models:
+  intent: {path: %s}
+flows: ["%s/*.kefu"]
+sessions: {path: %s}
+services:
+  订单服务:
+    base_url: http://127.0.0.1:1
+    operations: {查询: {method: GET, path: "/orders/{订单号}"}, 取消: {method: POST, path: "/orders/{订单号}/cancel"}, 退货: {method: POST, path: "/orders/{订单号}/returns", params: [订单号, 原因]}, 换货: {method: POST, path: "/orders/{订单号}/exchanges", params: [订单号, 原因, 新规格]}, 修改地址: {method: POST, path: "/orders/{订单号}/address", params: [订单号, 新地址]}, 开票: {method: POST, path: "/invoices", params: [订单号, 抬头, 邮箱]}}
+`, filepath.Join(demoDir, "model"), filepath.Join(demoDir, "flows"), filepath.Join(dir, "s.db"))), 0o644)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Build(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	do := func(method, path, key, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+key)
+		rec := httptest.NewRecorder()
+		a.Handler.ServeHTTP(rec, req)
+		return rec
+	}
+	chat := `{"session_id":"t1","text":"你好"}`
+	if rec := do("POST", "/v1/chat", "key-web-0123456789", chat); rec.Code != 200 {
+		t.Fatalf("tenant shop-a creates: %d %s", rec.Code, rec.Body)
+	}
+	for _, r := range []struct{ method, path, body string }{
+		{"POST", "/v1/chat", chat}, {"GET", "/v1/sessions/t1", ""}, {"DELETE", "/v1/sessions/t1", ""},
+	} {
+		rec := do(r.method, r.path, "key-b-0123456789ab", r.body)
+		if rec.Code != 403 || !strings.Contains(rec.Body.String(), `"permission_denied"`) {
+			t.Errorf("tenant shop-b: %s %s = %d %s", r.method, r.path, rec.Code, rec.Body)
+		}
+	}
+	if rec := do("GET", "/v1/sessions/t1", "key-app-0123456789", ""); rec.Code != 200 || !strings.Contains(rec.Body.String(), "你好") {
+		t.Fatalf("the other key of shop-a: %d %s", rec.Code, rec.Body)
+	}
+}
