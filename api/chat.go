@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -158,11 +159,17 @@ func pathParam(r *http.Request, name string) (string, error) {
 func turnError(id string, err error) error {
 	switch {
 	case errors.Is(err, engine.ErrStore):
-		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "sessions are unavailable; try again shortly", Err: err}
+		return storeUnavailable(err)
 	case errors.Is(err, engine.ErrForbidden):
 		return forbidden(id, err)
 	}
 	return fmt.Errorf("api: turn: %w", err)
+}
+
+// storeUnavailable is the 503 for a session store that does not answer
+// (Redis down): the client may retry in a second.
+func storeUnavailable(err error) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "sessions are unavailable; try again shortly", Err: err, retryAfter: time.Second}
 }
 
 // forbidden is the 403 for another tenant's session. It names the session,
@@ -176,7 +183,7 @@ func sessionError(id string, err error) error {
 	case errors.Is(err, engine.ErrForbidden):
 		return forbidden(id, err)
 	case errors.Is(err, engine.ErrStore):
-		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "sessions are unavailable; try again shortly", Err: err}
+		return storeUnavailable(err)
 	case errors.Is(err, session.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: fmt.Sprintf("session %q not found", id), Err: err}
 	case errors.Is(err, engine.ErrNotWaiting):

@@ -82,6 +82,9 @@ func (l *load) turn(session, text string) {
 		var e struct{ Error struct{ Code string } }
 		json.Unmarshal(data, &e)
 		l.errs[e.Error.Code]++
+		if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "" {
+			l.errs["503 without Retry-After"]++
+		}
 		l.slow = max(l.slow, took)
 		return
 	}
