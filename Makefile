@@ -98,6 +98,8 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz FuzzTokenize -fuzztime $(FUZZTIME) ./models/wordpiece
 	$(GO) test -run '^$$' -fuzz FuzzClassifyHandler -fuzztime $(FUZZTIME) ./api
 	$(GO) test -run '^$$' -fuzz FuzzChatHandler -fuzztime $(FUZZTIME) ./api
+	$(GO) test -run '^$$' -fuzz FuzzKnowledgeHandler -fuzztime $(FUZZTIME) ./api
+	$(GO) test -run '^$$' -fuzz FuzzLeakScan -fuzztime $(FUZZTIME) ./engine
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./dsl/parse
 	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime $(FUZZTIME) ./engine/normalize
 	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime $(FUZZTIME) ./engine/entity

@@ -27,7 +27,7 @@ type realKnowledge struct {
 	emb   knowledge.HashEmbedder
 }
 
-func newRealKnowledge(t *testing.T, path string) *realKnowledge {
+func newRealKnowledge(t testing.TB, path string) *realKnowledge {
 	t.Helper()
 	st, err := embedded.Open(path, embedded.Options{NoSync: true})
 	if err != nil {
@@ -442,4 +442,42 @@ func TestPathEscapes(t *testing.T) {
 	if err != nil || len(docs) != 1 || docs["aA.md"] == 0 {
 		t.Fatalf("left %v, %v; want only aA.md", docs, err)
 	}
+}
+
+// FuzzKnowledgeHandler sends arbitrary bodies to the knowledge endpoints
+// over a real embedded store: 2xx or 4xx with the envelope, never 5xx.
+func FuzzKnowledgeHandler(f *testing.F) {
+	for _, seed := range []string{
+		`{"id":"faq.md","content":"# 运费\n\n满99包邮。"}`,
+		`{"id":"faq.jsonl","format":"faq-jsonl","content":"{\"question\":\"多久发货\",\"answer\":\"48小时内\"}\n"}`,
+		`{"id":"../../etc/passwd","content":"x"}`,
+		`{"id":"a.csv","format":"faq-csv","content":"问题,答案\n\"未闭合,x\n"}`,
+		`{"query":"退货运费谁出","top_k":3,"tags":["物流"]}`,
+		`{"query":"","top_k":-1}`,
+	} {
+		f.Add("/v1/knowledge/documents", seed)
+		f.Add("/v1/knowledge/search", seed)
+	}
+	h := New(Options{Knowledge: newRealKnowledge(f, filepath.Join(f.TempDir(), "kb.db")), MaxBodyBytes: 4096, MaxTextRunes: 200})
+	f.Fuzz(func(t *testing.T, path, body string) {
+		if path != "/v1/knowledge/documents" && path != "/v1/knowledge/search" {
+			return
+		}
+		r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		switch {
+		case rec.Code >= 200 && rec.Code < 300:
+			if !json.Valid(rec.Body.Bytes()) {
+				t.Errorf("2xx body is not JSON: %q", rec.Body)
+			}
+		case rec.Code >= 400 && rec.Code < 500:
+			if _, err := parseEnvelope(rec.Body.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Errorf("status %d for %s %q: %s", rec.Code, path, body, rec.Body)
+		}
+	})
 }

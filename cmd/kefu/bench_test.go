@@ -12,7 +12,7 @@ func TestBenchDemo(t *testing.T) {
 	needRuntime(t)
 	var out, errb bytes.Buffer
 	err := benchCmd([]string{"--config", filepath.Join(demo, "kefu.yaml"), "--demo", "--json",
-		"--concurrency", "8", "--duration", "2s", "--sessions", "40"}, &out, &errb)
+		"--concurrency", "8", "--duration", "3s", "--sessions", "40", "--think", "2ms", "--provider-delay", "5ms", "--fill", "500"}, &out, &errb)
 	if err != nil {
 		t.Fatalf("bench: %v\nstderr %s", err, errb.String())
 	}
@@ -29,6 +29,10 @@ func TestBenchDemo(t *testing.T) {
 			P50   float64 `json:"p50_ms"`
 		} `json:"routes"`
 		Samples []string `json:"error_samples"`
+		Fill    struct {
+			Sessions int   `json:"sessions"`
+			Disk     int64 `json:"disk_bytes_per_session"`
+		} `json:"fill"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("bad JSON: %v\n%s", err, out.String())
@@ -39,7 +43,12 @@ func TestBenchDemo(t *testing.T) {
 	if rep.TurnsPerS <= 0 || rep.P50 <= 0 || rep.P99 < rep.P50 || rep.RSS <= 0 {
 		t.Errorf("turns/s %v, p50 %v, p99 %v, rss %d", rep.TurnsPerS, rep.P50, rep.P99, rep.RSS)
 	}
-	for _, r := range []string{"flow", "knowledge"} {
+	// 500 sessions of 20 turns: a few KB each on disk.
+	if rep.Fill.Sessions != 500 || rep.Fill.Disk < 1000 || rep.Fill.Disk > 64<<10 {
+		t.Errorf("fill: %+v", rep.Fill)
+	}
+	// The local upstream answers the generative fallbacks.
+	for _, r := range []string{"flow", "knowledge", "generative"} {
 		if rep.Routes[r].Turns == 0 {
 			t.Errorf("no %s turns: %+v", r, rep.Routes)
 		}

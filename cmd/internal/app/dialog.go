@@ -206,6 +206,7 @@ func NewEngine(cfg *config.Config, d *Dialog, cls models.Classifier, store sessi
 			Route: cfg.Generate.Route, SystemPrompt: cfg.Generate.SystemPrompt, MemoryTurns: cfg.Generate.MemoryTurns,
 			MaxPromptTokens: cfg.Generate.MaxPrompt, MaxTokens: cfg.Generate.MaxTokens,
 			SessionBudget: cfg.Generate.SessionBudget, OnFailure: cfg.Generate.OnFailure,
+			GuardWidth: cfg.Generate.GuardWidth,
 		},
 		Texts: engine.Texts{
 			Fallback: t.Fallback, Blocked: t.Blocked, Handoff: t.Handoff, Waiting: t.Waiting,

@@ -368,6 +368,10 @@ type Generate struct {
 	SessionBudget int    `yaml:"session_budget_tokens"`
 	OnFailure     string `yaml:"on_failure"` // knowledge (default) | handoff | fallback
 	Stream        bool   `yaml:"stream"`
+	// GuardWidth is the shortest run of the system prompt, in columns (a
+	// Chinese character is two), that withholds a generated reply; 0 is
+	// the default (48), -1 turns the guard off.
+	GuardWidth int `yaml:"guard_width"`
 }
 
 // Duration is a time.Duration written as a string ("30s").
@@ -745,6 +749,9 @@ func validProviders(c *Config, bad func(string, string, ...any)) {
 	case "knowledge", "handoff", "fallback":
 	default:
 		bad("generate.on_failure", "%q is not knowledge, handoff or fallback", g.OnFailure)
+	}
+	if g.GuardWidth < -1 || g.GuardWidth > 0 && g.GuardWidth < 16 {
+		bad("generate.guard_width", "%d: use 0 for the default (48), -1 to turn the guard off, or 16 or more", g.GuardWidth)
 	}
 	if g.MemoryTurns < 0 || g.MaxPrompt < 0 || g.MaxTokens < 0 || g.SessionBudget < 0 {
 		bad("generate", "numbers must not be negative")

@@ -223,3 +223,14 @@ func TestKeyTenant(t *testing.T) {
 		})
 	}
 }
+
+func TestGuardWidth(t *testing.T) {
+	for w, ok := range map[int]bool{-2: false, -1: true, 0: true, 8: false, 16: true, 64: true} {
+		c := Default()
+		c.Generate.GuardWidth = w
+		err := c.Validate()
+		if got := err == nil || !strings.Contains(err.Error(), "generate.guard_width"); got != ok {
+			t.Errorf("guard_width %d: %v", w, err)
+		}
+	}
+}

@@ -204,7 +204,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 						turns = append(turns, sc.Pool[rng.IntN(len(sc.Pool))])
 					}
 				}
-				reset := sc.Reset
+				reset, sent := sc.Reset, 0
 				for _, text := range turns {
 					if cfg.Think > 0 {
 						d := time.Duration(min(rng.ExpFloat64(), 5) * float64(cfg.Think))
@@ -217,6 +217,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 						break
 					}
 					t := time.Now()
+					sent++
 					rep, err := chat(ctx, client, cfg.URL, id, text)
 					record(time.Since(t), rep, err)
 					if err == nil && rep.Handoff {
@@ -227,7 +228,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 						break
 					}
 				}
-				if reset {
+				if reset && sent > 0 {
 					if err := deleteSession(ctx, client, cfg.URL, id); err != nil {
 						mu.Lock()
 						res.Errors++
