@@ -31,7 +31,9 @@ from torch import nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fuse  # noqa: E402
 import model as M  # noqa: E402
+import onnx  # noqa: E402
 import tokenization as T  # noqa: E402
 import wordnet  # noqa: E402
 
@@ -654,6 +656,12 @@ def export(model, cfg, tok, labels, threshold, val_scores, args, seconds):
         dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
                       "token_type_ids": {0: "batch", 1: "sequence"}, "logits": {0: "batch"},
                       "last_hidden_state": {0: "batch", 1: "sequence"}})
+    # One fused Attention node per block instead of torch's twenty-odd:
+    # about a quarter off each call on small models, the same outputs.
+    path = os.path.join(args.out, "model.onnx")
+    onnx_model = onnx.load(path)
+    fuse.fuse(onnx_model, cfg.num_attention_heads)
+    onnx.save(onnx_model, path)
 
 
 if __name__ == "__main__":
