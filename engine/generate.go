@@ -192,9 +192,9 @@ func account(sess *session.Session, r *Reply, res *gateway.Result) {
 // guard and returns it as a Result; streamed says whether any text reached
 // the client. Failover happens inside the gateway before the first token;
 // an error after it ends the answer where it stopped. The guard holds back
-// the end of the answer, narrower than its width, until the text after it
-// clears it (or the stream ends), and stops the stream with errLeak when
-// the answer repeats the system prompt. The start event goes out with the
+// the tail of the answer that also occurs in the system prompt until the
+// text after it clears it (or the stream ends), and stops the stream with
+// errLeak when the answer repeats the system prompt. The start event goes out with the
 // first text released, so an answer stopped before any never looks
 // generated.
 func (e *Engine) streamGenerate(ctx context.Context, route string, preq providers.Request, req Request, r *Reply) (res *gateway.Result, streamed bool, err error) {
