@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/kefu-chat/kefu/models/evaluate"
 	"time"
 	"unicode/utf8"
 
@@ -685,6 +687,14 @@ func FuzzClassifyHandler(f *testing.F) {
 		{`{"text":"` + strings.Repeat("长", 60) + `"}`, "application/json"},
 	} {
 		f.Add(seed.body, seed.contentType)
+	}
+	demo, err := evaluate.ReadExamplesFile("../testdata/bots/demo/intents/test.jsonl")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range demo { // what customers write, as JSON bodies
+		b, _ := json.Marshal(map[string]string{"text": e.Text})
+		f.Add(string(b), "application/json")
 	}
 	h := New(Options{Classifier: fixed(refund), MaxBodyBytes: 512, MaxTextRunes: 50})
 

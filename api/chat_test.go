@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/kefu-chat/kefu/models/evaluate"
 	"time"
 	"unicode/utf8"
 
@@ -198,6 +200,14 @@ func FuzzChatHandler(f *testing.F) {
 		`{"session_id":"a","text":"\ud800"}`,
 	} {
 		f.Add(seed)
+	}
+	demo, err := evaluate.ReadExamplesFile("../testdata/bots/demo/intents/test.jsonl")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for i, e := range demo { // what customers write, as JSON bodies
+		b, _ := json.Marshal(map[string]string{"session_id": fmt.Sprint("s", i%7), "text": e.Text})
+		f.Add(string(b))
 	}
 	h := New(Options{Engine: echoEngine(f), MaxBodyBytes: 1024, MaxTextRunes: 50})
 	f.Fuzz(func(t *testing.T, body string) {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/kefu-chat/kefu/models/evaluate"
 	"time"
 	"unicode/utf8"
 
@@ -352,6 +354,14 @@ func FuzzExtract(f *testing.F) {
 		"一块五毛五", "晚上十二点", "a\xffb", "邮箱 a@b.cn", "sf123456789012", "加大码",
 	} {
 		f.Add(s)
+	}
+	// And what customers write: the demo bot's held-out intent examples.
+	demo, err := evaluate.ReadExamplesFile("../../testdata/bots/demo/intents/test.jsonl")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range demo {
+		f.Add(e.Text)
 	}
 	x := newT(f, Config{Defs: []Def{
 		{Name: "颜色", Values: map[string][]string{"红色": {"红", "大红"}, "黑色": {"黑"}}},

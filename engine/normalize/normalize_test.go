@@ -3,6 +3,8 @@ package normalize
 import (
 	"sync"
 	"testing"
+
+	"github.com/kefu-chat/kefu/models/evaluate"
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
@@ -266,6 +268,14 @@ func FuzzNormalize(f *testing.F) {
 		"垃圾桶装", "a\xffb", "好的👍", "退\u200b貨", "  x  ", "İSTANBUL", "ｶﾞ", "TMD!",
 	} {
 		f.Add(s)
+	}
+	// And what customers write: the demo bot's held-out intent examples.
+	demo, err := evaluate.ReadExamplesFile("../../testdata/bots/demo/intents/test.jsonl")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range demo {
+		f.Add(e.Text)
 	}
 	mask := DefaultConfig()
 	mask.Sensitive = []string{"垃圾", "詐騙", "ＴＭＤ", "隆", "ab", "bc", "fuck you"}

@@ -51,6 +51,42 @@ func needRuntime(tb testing.TB, cfg *config.Config) {
 	}
 }
 
+// buildFile loads the config at path and builds the App, closed at the
+// test's end.
+func buildFile(t *testing.T, path string) *App {
+	t.Helper()
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Build(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// serveFile is buildFile served over httptest, with a client whose idle
+// connections are closed at the test's end.
+func serveFile(t *testing.T, path string) (*App, *httptest.Server, *http.Client) {
+	t.Helper()
+	a := buildFile(t, path)
+	srv := httptest.NewServer(a.Handler)
+	t.Cleanup(srv.Close)
+	tr := &http.Transport{MaxIdleConnsPerHost: 32}
+	t.Cleanup(tr.CloseIdleConnections)
+	return a, srv, &http.Client{Transport: tr}
+}
+
+// demoRuntime loads ONNX Runtime as the demo config asks, shut down at the
+// test's end.
+func demoRuntime(t *testing.T) {
+	t.Helper()
+	needRuntime(t, loadDemo(t))
+	t.Cleanup(func() { onnx.Shutdown() })
+}
+
 func loadDemo(tb testing.TB) *config.Config {
 	tb.Helper()
 	cfg, err := config.Load(demoConfig)
@@ -270,9 +306,7 @@ func BenchmarkKnowledgeSearch(b *testing.B) {
 // the new flows take effect, and a broken flow file leaves the old runtime
 // serving.
 func TestFaultReloadUnderLoad(t *testing.T) {
-	cfg0 := loadDemo(t)
-	needRuntime(t, cfg0)
-	t.Cleanup(func() { onnx.Shutdown() })
+	demoRuntime(t)
 	dir := t.TempDir()
 	demoDir := filepath.Dir(demoConfig)
 	os.MkdirAll(filepath.Join(dir, "flows"), 0o755)
@@ -290,17 +324,7 @@ sessions: {path: %s}
 `, filepath.Join(demoDir, "model"), filepath.Join(dir, "sessions.db"))
 	cfgPath := filepath.Join(dir, "kefu.yaml")
 	os.WriteFile(cfgPath, []byte(cfgText), 0o644)
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := Build(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	srv := httptest.NewServer(a.Handler)
-	defer srv.Close()
+	a, srv, _ := serveFile(t, cfgPath)
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -360,7 +384,7 @@ sessions: {path: %s}
 	// A broken flow file: the reload fails with its position; the old
 	// runtime keeps answering.
 	os.WriteFile(rules, []byte("when 问候 then sya \"坏了\"\n"), 0o644)
-	err = a.Reload(context.Background())
+	err := a.Reload(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "rules.kefu:1:14: unknown statement") {
 		t.Fatalf("bad flow reload: %v", err)
 	}
@@ -402,9 +426,7 @@ sessions: {path: %s}
 // TestChannelsMounted: a configured webhook channel answers at
 // /channels/webhook, and an identity mapping puts it in a given session.
 func TestChannelsMounted(t *testing.T) {
-	cfg0 := loadDemo(t)
-	needRuntime(t, cfg0)
-	t.Cleanup(func() { onnx.Shutdown() })
+	demoRuntime(t)
 	dir := t.TempDir()
 	demoDir := filepath.Dir(demoConfig)
 	cfgPath := filepath.Join(dir, "kefu.yaml")

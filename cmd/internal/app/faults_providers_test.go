@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -19,10 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kefu-chat/kefu/cmd/internal/config"
 	"github.com/kefu-chat/kefu/cmd/internal/faulttest"
 	"github.com/kefu-chat/kefu/engine"
-	"github.com/kefu-chat/kefu/models/onnx"
 	"github.com/kefu-chat/kefu/providers/dify/difytest"
 	"github.com/kefu-chat/kefu/providers/openai/openaitest"
 )
@@ -72,9 +69,7 @@ type providerPhase struct {
 // and nothing may leak goroutines.
 func TestFaultProviders(t *testing.T) {
 	checkGoroutines(t)
-	cfg0 := loadDemo(t)
-	needRuntime(t, cfg0)
-	t.Cleanup(func() { onnx.Shutdown() })
+	demoRuntime(t)
 
 	var fault atomic.Pointer[providerPhase]
 	primary := openaitest.New(t, openaitest.Config{
@@ -117,20 +112,7 @@ routes:
   default: {providers: [primary, secondary]}
 generate: {route: default, on_failure: fallback, max_tokens: 64}
 `, faultDeadline, filepath.Join(filepath.Dir(demoConfig), "model"), filepath.Join(dir, "s.db"), primary.URL, secondary.URL)), 0o644)
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := Build(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	srv := httptest.NewServer(a.Handler)
-	t.Cleanup(srv.Close)
-	tr := &http.Transport{MaxIdleConnsPerHost: 32}
-	t.Cleanup(tr.CloseIdleConnections)
-	client := &http.Client{Transport: tr}
+	_, srv, client := serveFile(t, cfgPath)
 
 	garbage := "event: nonsense\n: a comment\ngarbage without a field\n"
 	phases := []providerPhase{

@@ -15,10 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kefu-chat/kefu/cmd/internal/config"
 	"github.com/kefu-chat/kefu/cmd/internal/faulttest"
 	"github.com/kefu-chat/kefu/engine"
-	"github.com/kefu-chat/kefu/models/onnx"
 )
 
 // TestFaultServices serves flows that call business services which are
@@ -30,9 +28,7 @@ import (
 // from its data; nothing may leak goroutines.
 func TestFaultServices(t *testing.T) {
 	checkGoroutines(t)
-	cfg0 := loadDemo(t)
-	needRuntime(t, cfg0)
-	t.Cleanup(func() { onnx.Shutdown() })
+	demoRuntime(t)
 
 	const (
 		callTimeout = time.Second
@@ -113,20 +109,7 @@ flows: ["flows/*.kefu"]
 sessions: {path: %s, fsync: false}
 services:
 %s`, faultDeadline, filepath.Join(filepath.Dir(demoConfig), "model"), filepath.Join(dir, "s.db"), services.String())), 0o644)
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := Build(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	srv := httptest.NewServer(a.Handler)
-	t.Cleanup(srv.Close)
-	tr := &http.Transport{MaxIdleConnsPerHost: 32}
-	t.Cleanup(tr.CloseIdleConnections)
-	client := &http.Client{Transport: tr}
+	_, srv, client := serveFile(t, cfgPath)
 
 	// A call makes 1+retries attempts of at most callTimeout each, with a
 	// backoff (at most 2s) or a Retry-After (1s here) between them.

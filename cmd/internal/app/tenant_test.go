@@ -7,17 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/kefu-chat/kefu/cmd/internal/config"
-	"github.com/kefu-chat/kefu/models/onnx"
 )
 
 // TestKeyTenantsWired: server.keys[].tenant reaches the API, so keys of
 // one tenant share sessions and another tenant's key is refused them.
 func TestKeyTenantsWired(t *testing.T) {
-	cfg0 := loadDemo(t)
-	needRuntime(t, cfg0)
-	t.Cleanup(func() { onnx.Shutdown() })
+	demoRuntime(t)
 	dir := t.TempDir()
 	demoDir := filepath.Dir(demoConfig)
 	cfgPath := filepath.Join(dir, "kefu.yaml")
@@ -36,15 +31,7 @@ services:
     base_url: http://127.0.0.1:1
     operations: {查询: {method: GET, path: "/orders/{订单号}"}, 取消: {method: POST, path: "/orders/{订单号}/cancel"}, 退货: {method: POST, path: "/orders/{订单号}/returns", params: [订单号, 原因]}, 换货: {method: POST, path: "/orders/{订单号}/exchanges", params: [订单号, 原因, 新规格]}, 修改地址: {method: POST, path: "/orders/{订单号}/address", params: [订单号, 新地址]}, 开票: {method: POST, path: "/invoices", params: [订单号, 抬头, 邮箱]}}
 `, filepath.Join(demoDir, "model"), filepath.Join(demoDir, "flows"), filepath.Join(dir, "s.db"))), 0o644)
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := Build(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := buildFile(t, cfgPath)
 	do := func(method, path, key, body string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")

@@ -11,10 +11,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// TestTenantKept: a session's tenant survives Save, Get, a second Save and
-// reopening the file; a record written before tenants existed reads with
-// Tenant "" and keeps the tenant it is given on its next Save.
-func TestTenantKept(t *testing.T) {
+// TestTenantLegacy: a session's tenant survives reopening the file, and a
+// record written before tenants existed reads with Tenant "" and keeps the
+// tenant it is given on its next Save. (That a tenant survives Save and Get
+// is in the conformance suite.)
+func TestTenantLegacy(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "sessions.db")
 	st, err := Open(path, Options{})
@@ -24,14 +25,6 @@ func TestTenantKept(t *testing.T) {
 	s := sessiontest.Sample("owned", 2)
 	s.Tenant = "shop-a"
 	if err := st.Save(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	got, err := st.Get(ctx, "owned")
-	if err != nil || got.Tenant != "shop-a" {
-		t.Fatalf("Get = %+v, %v; want Tenant shop-a", got, err)
-	}
-	got.UserID = "changed"
-	if err := st.Save(ctx, got); err != nil {
 		t.Fatal(err)
 	}
 

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T, o Options) session.Store) {
 	}{
 		{"GetMissing", testGetMissing},
 		{"SaveGet", testSaveGet},
+		{"TenantKept", testTenantKept},
 		{"Version", testVersion},
 		{"VersionRace", testVersionRace},
 		{"AppendKeepsLastN", testAppend},
@@ -153,6 +154,29 @@ func testSaveGet(t *testing.T, open func(t *testing.T, o Options) session.Store)
 	}
 	if diff := cmp.Diff(bare, gotMin); diff != "" {
 		t.Fatalf("bare session (-saved +got):\n%s", diff)
+	}
+}
+
+// testTenantKept: a session's tenant survives Save and Get, and another
+// Save of the read copy.
+func testTenantKept(t *testing.T, open func(t *testing.T, o Options) session.Store) {
+	ctx := context.Background()
+	st, _ := openDefault(t, open)
+	s := Sample("owned", 2)
+	s.Tenant = "shop-a"
+	if err := st.Save(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Get(ctx, "owned")
+	if err != nil || got.Tenant != "shop-a" {
+		t.Fatalf("Get = %+v, %v; want Tenant shop-a", got, err)
+	}
+	got.UserID = "changed"
+	if err := st.Save(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = st.Get(ctx, "owned"); err != nil || got.Tenant != "shop-a" || got.UserID != "changed" {
+		t.Fatalf("after a second Save: %+v, %v", got, err)
 	}
 }
 
