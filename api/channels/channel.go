@@ -92,6 +92,7 @@ const (
 	CodeBodyTooLarge     = "body_too_large"
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeUnavailable      = "unavailable"
+	CodePermissionDenied = "permission_denied"
 	CodeInternal         = "internal"
 )
 

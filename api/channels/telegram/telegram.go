@@ -57,6 +57,9 @@ type Config struct {
 	Workers    int           // 0 means 8; one chat always uses the same worker
 	Queue      int           // updates waiting per worker; 0 means 64; full answers 503
 	Timeout    time.Duration // per update, turn and sends; 0 means 60s
+	// Tenant owns the sessions this channel creates, and a session of
+	// another tenant is refused; "" acts for the operator (any session).
+	Tenant string
 }
 
 // Deps holds runtime dependencies; nil Logger discards, nil Client is a
@@ -147,7 +150,7 @@ func (b *Bot) handle(m *message) {
 	user, chat := strconv.FormatInt(m.From.ID, 10), strconv.FormatInt(m.Chat.ID, 10)
 	sid := channels.SessionID(b.cfg.Identities, b.cfg.Channel, user)
 	rep, err := b.t.Turn(ctx, engine.Request{
-		SessionID: sid, UserID: user, Channel: b.cfg.Channel, Text: m.Text,
+		SessionID: sid, UserID: user, Channel: b.cfg.Channel, Text: m.Text, Tenant: b.cfg.Tenant,
 		Metadata: map[string]string{"message_id": strconv.FormatInt(m.MessageID, 10), "chat_id": chat},
 	})
 	texts := []string{b.cfg.ErrorText}

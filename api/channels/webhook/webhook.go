@@ -59,6 +59,9 @@ type Config struct {
 	Identities func(channel, userID string) string
 	// MaxTextRunes caps the text in code points; 0 means 2000.
 	MaxTextRunes int
+	// Tenant owns the sessions this channel creates, and a session of
+	// another tenant is refused; "" acts for the operator (any session).
+	Tenant string
 }
 
 // Deps holds runtime dependencies; a nil Logger discards.
@@ -136,12 +139,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sid := channels.SessionID(h.cfg.Identities, h.cfg.Channel, req.UserID)
 	rep, err := h.t.Turn(r.Context(), engine.Request{
-		SessionID: sid, UserID: req.UserID, Channel: h.cfg.Channel, Text: req.Text, Metadata: meta,
+		SessionID: sid, UserID: req.UserID, Channel: h.cfg.Channel, Text: req.Text, Metadata: meta, Tenant: h.cfg.Tenant,
 	})
 	if err != nil {
 		h.log.ErrorContext(r.Context(), "channels/webhook: turn failed", "channel", h.cfg.Channel, "session", sid, "err", err)
 		if errors.Is(err, engine.ErrStore) {
 			channels.WriteError(w, http.StatusServiceUnavailable, channels.CodeUnavailable, "sessions are unavailable; try again shortly")
+			return
+		}
+		if errors.Is(err, engine.ErrForbidden) {
+			channels.WriteError(w, http.StatusForbidden, channels.CodePermissionDenied, "the session belongs to another tenant")
 			return
 		}
 		channels.WriteError(w, http.StatusInternalServerError, channels.CodeInternal, "internal error")

@@ -172,6 +172,7 @@ func TestWebhookTurnErrors(t *testing.T) {
 		code   string
 	}{
 		{fmt.Errorf("save: %w", engine.ErrStore), 503, "unavailable"},
+		{fmt.Errorf("%w: session \"webhook:u1\" belongs to another tenant", engine.ErrForbidden), 403, "permission_denied"},
 		{errors.New("db password=hunter2 leaked"), 500, "internal"},
 	} {
 		var logs bytes.Buffer

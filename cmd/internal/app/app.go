@@ -516,10 +516,10 @@ func (a *App) channels(cfg *config.Config, logger *slog.Logger) map[string]http.
 	ids := func(channel, user string) string { return c.Identities[channel+":"+user] }
 	out := map[string]http.Handler{}
 	if w := c.Webhook; w != nil {
-		out["webhook"] = webhookchan.New(webhookchan.Config{Secret: w.Secret, Identities: ids}, liveEngine{a}, webhookchan.Deps{Logger: logger})
+		out["webhook"] = webhookchan.New(webhookchan.Config{Secret: w.Secret, Identities: ids, Tenant: w.Tenant}, liveEngine{a}, webhookchan.Deps{Logger: logger})
 	}
 	if tg := c.Telegram; tg != nil {
-		bot := telegram.New(telegram.Config{Token: tg.Token, Secret: tg.Secret, APIBase: tg.APIBase, Identities: ids}, liveEngine{a}, telegram.Deps{Logger: logger})
+		bot := telegram.New(telegram.Config{Token: tg.Token, Secret: tg.Secret, APIBase: tg.APIBase, Identities: ids, Tenant: tg.Tenant}, liveEngine{a}, telegram.Deps{Logger: logger})
 		// Closed before the engine's parts: it finishes queued turns.
 		a.closers = append(a.closers, func() error { bot.Close(); return nil })
 		out["telegram"] = bot

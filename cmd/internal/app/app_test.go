@@ -79,6 +79,13 @@ func serveFile(t *testing.T, path string) (*App, *httptest.Server, *http.Client)
 	return a, srv, &http.Client{Transport: tr}
 }
 
+// sign is the webhook channel's signature header for body.
+func sign(secret, body string) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(body))
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
 // demoRuntime loads ONNX Runtime as the demo config asks, shut down at the
 // test's end.
 func demoRuntime(t *testing.T) {
@@ -453,11 +460,9 @@ channels:
 	}
 	defer a.Close()
 	body := `{"user_id":"shop-u1","text":"你好"}`
-	mac := hmac.New(sha256.New, []byte("0123456789abcdef0123"))
-	mac.Write([]byte(body))
 	req := httptest.NewRequest("POST", "/channels/webhook", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Kefu-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	req.Header.Set("X-Kefu-Signature", sign("0123456789abcdef0123", body))
 	rec := httptest.NewRecorder()
 	a.Handler.ServeHTTP(rec, req)
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"session_id":"customer-42"`) || !strings.Contains(rec.Body.String(), "您好") {

@@ -10,7 +10,8 @@ import (
 )
 
 // TestKeyTenantsWired: server.keys[].tenant reaches the API, so keys of
-// one tenant share sessions and another tenant's key is refused them.
+// one tenant share sessions and another tenant's key is refused them; a
+// channel's tenant owns the sessions the channel creates.
 func TestKeyTenantsWired(t *testing.T) {
 	demoRuntime(t)
 	dir := t.TempDir()
@@ -30,6 +31,8 @@ services:
   订单服务:
     base_url: http://127.0.0.1:1
     operations: {查询: {method: GET, path: "/orders/{订单号}"}, 取消: {method: POST, path: "/orders/{订单号}/cancel"}, 退货: {method: POST, path: "/orders/{订单号}/returns", params: [订单号, 原因]}, 换货: {method: POST, path: "/orders/{订单号}/exchanges", params: [订单号, 原因, 新规格]}, 修改地址: {method: POST, path: "/orders/{订单号}/address", params: [订单号, 新地址]}, 开票: {method: POST, path: "/invoices", params: [订单号, 抬头, 邮箱]}}
+channels:
+  webhook: {secret: "0123456789abcdef0123", tenant: shop-a}
 `, filepath.Join(demoDir, "model"), filepath.Join(demoDir, "flows"), filepath.Join(dir, "s.db"))), 0o644)
 	a := buildFile(t, cfgPath)
 	do := func(method, path, key, body string) *httptest.ResponseRecorder {
@@ -54,5 +57,22 @@ services:
 	}
 	if rec := do("GET", "/v1/sessions/t1", "key-app-0123456789", ""); rec.Code != 200 || !strings.Contains(rec.Body.String(), "你好") {
 		t.Fatalf("the other key of shop-a: %d %s", rec.Code, rec.Body)
+	}
+
+	// The webhook channel acts for shop-a: its session is shop-a's.
+	body := `{"user_id":"u7","text":"你好"}`
+	req := httptest.NewRequest("POST", "/channels/webhook", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Kefu-Signature", sign("0123456789abcdef0123", body))
+	rec := httptest.NewRecorder()
+	a.Handler.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("webhook: %d %s", rec.Code, rec.Body)
+	}
+	if rec := do("GET", "/v1/sessions/webhook:u7", "key-b-0123456789ab", ""); rec.Code != 403 {
+		t.Errorf("shop-b reads the webhook's session: %d %s", rec.Code, rec.Body)
+	}
+	if rec := do("GET", "/v1/sessions/webhook:u7", "key-web-0123456789", ""); rec.Code != 200 {
+		t.Errorf("shop-a reads the webhook's session: %d %s", rec.Code, rec.Body)
 	}
 }

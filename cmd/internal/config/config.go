@@ -347,6 +347,9 @@ type Channels struct {
 // WebhookChannel is the generic JSON webhook (HMAC-SHA256 signed).
 type WebhookChannel struct {
 	Secret string `yaml:"secret"` // write ${KEFU_WEBHOOK_SECRET}
+	// Tenant owns the sessions the channel creates (see server.keys);
+	// "" acts for the operator.
+	Tenant string `yaml:"tenant"`
 }
 
 // TelegramChannel is a Telegram bot's webhook.
@@ -354,6 +357,7 @@ type TelegramChannel struct {
 	Token   string `yaml:"token"`  // the bot token: ${TELEGRAM_BOT_TOKEN}
 	Secret  string `yaml:"secret"` // the webhook's secret_token
 	APIBase string `yaml:"api_base"`
+	Tenant  string `yaml:"tenant"` // owns the sessions the channel creates; "" acts for the operator
 }
 
 // Generate configures the generative fallback.
@@ -688,6 +692,16 @@ func (c *Config) Validate() error {
 	validProviders(c, bad)
 	if w := c.Channels.Webhook; w != nil && len(w.Secret) < 16 {
 		bad("channels.webhook.secret", "must be at least 16 characters")
+	}
+	if w := c.Channels.Webhook; w != nil && w.Tenant != "" {
+		if msg := checkTenant(w.Tenant); msg != "" {
+			bad("channels.webhook.tenant", "%s", msg)
+		}
+	}
+	if tg := c.Channels.Telegram; tg != nil && tg.Tenant != "" {
+		if msg := checkTenant(tg.Tenant); msg != "" {
+			bad("channels.telegram.tenant", "%s", msg)
+		}
 	}
 	if tg := c.Channels.Telegram; tg != nil {
 		if tg.Token == "" {
