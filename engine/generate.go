@@ -93,7 +93,7 @@ func (e *Engine) generate(ctx context.Context, sess *session.Session, req Reques
 	if errors.Is(err, errLeak) {
 		account(sess, r, res) // the tokens were spent all the same
 		e.log.WarnContext(ctx, "generated reply withheld: it repeats the system prompt", "session", sess.ID, "provider", res.Provider)
-		r.Reason = reasonGuard
+		r.Reason, r.guarded = reasonGuard, true
 		from := len(r.Replies)
 		e.afterFailure(r)
 		if streamed {
@@ -155,6 +155,7 @@ func (e *Engine) flowGenerate(ctx context.Context, sess *session.Session, req Re
 	account(sess, rep, res)
 	if e.leakGuard().leaks(res.Response.Text) {
 		e.log.WarnContext(ctx, "flow's generated reply withheld: it repeats the system prompt", "session", sess.ID, "provider", res.Provider)
+		rep.guarded = true
 		return runtime.CallResult{Err: errLeak} // the flow's failure path says its polite default
 	}
 	return runtime.CallResult{Value: res.Response.Text}

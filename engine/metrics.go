@@ -15,6 +15,7 @@ type Metrics struct {
 	stages    *prometheus.HistogramVec
 	knowledge *prometheus.CounterVec
 	handoffs  prometheus.Counter
+	guarded   prometheus.Counter
 
 	mu     sync.Mutex
 	active map[string]time.Time // session → last turn, for kefu_sessions_active
@@ -43,9 +44,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		handoffs: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "kefu", Name: "handoffs_total", Help: "Sessions handed to a human.",
 		}),
+		guarded: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "kefu", Subsystem: "generate", Name: "guarded_total",
+			Help: "Generated replies withheld because they repeated the system prompt.",
+		}),
 		active: map[string]time.Time{},
 	}
-	reg.MustRegister(m.turns, m.stages, m.knowledge, m.handoffs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	reg.MustRegister(m.turns, m.stages, m.knowledge, m.handoffs, m.guarded, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "kefu", Name: "sessions_active",
 		Help: "Sessions with a turn on this node in the last 15 minutes.",
 	}, m.countActive))
@@ -75,6 +80,9 @@ func (m *Metrics) observe(r *Reply) {
 	m.turns.WithLabelValues(r.Route, outcome).Inc()
 	if r.newHandoff {
 		m.handoffs.Inc()
+	}
+	if r.guarded {
+		m.guarded.Inc()
 	}
 	switch {
 	case len(r.Sources) == 0:
