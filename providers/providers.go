@@ -160,6 +160,21 @@ type Deps struct {
 	Now    func() time.Time
 }
 
+// WithDefaults fills what d leaves nil: a plain HTTP client, a logger that
+// discards, the system clock.
+func (d Deps) WithDefaults() Deps {
+	if d.HTTP == nil {
+		d.HTTP = &http.Client{}
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return d
+}
+
 // Factory builds a provider named name from its section of the config
 // file. decode fills a provider-specific struct strictly (unknown keys are
 // errors); the keys every provider shares (type, timeout, limits, prices)
@@ -205,14 +220,6 @@ func Open(typ, name string, decode func(any) error, deps Deps) (Provider, error)
 	if !ok {
 		return nil, fmt.Errorf("providers: unknown type %q (have: %s)", typ, strings.Join(Types(), ", "))
 	}
-	if deps.HTTP == nil {
-		deps.HTTP = &http.Client{}
-	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	deps = deps.WithDefaults()
 	return f(name, decode, deps)
 }

@@ -2,7 +2,6 @@ package coze
 
 import (
 	"bytes"
-	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,10 +12,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/kefu-chat/kefu/providers"
+	"github.com/kefu-chat/kefu/providers/internal/convmap"
 )
 
 func init() { providers.Register("coze", open) }
@@ -57,7 +56,7 @@ type Client struct {
 	http  *http.Client
 	log   *slog.Logger
 	now   func() time.Time
-	convs *lru
+	convs *convmap.Map[string]
 }
 
 func open(name string, decode func(any) error, deps providers.Deps) (providers.Provider, error) {
@@ -92,15 +91,7 @@ func New(name string, cfg Config, deps providers.Deps) (*Client, error) {
 	if cfg.MaxConversations == 0 {
 		cfg.MaxConversations = DefaultMaxConversations
 	}
-	if deps.HTTP == nil {
-		deps.HTTP = &http.Client{}
-	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	deps = deps.WithDefaults()
 	return &Client{
 		name:  name,
 		cfg:   cfg,
@@ -108,13 +99,13 @@ func New(name string, cfg Config, deps providers.Deps) (*Client, error) {
 		http:  deps.HTTP,
 		log:   deps.Logger.With("provider", name),
 		now:   deps.Now,
-		convs: newLRU(cfg.MaxConversations),
+		convs: convmap.New[string](cfg.MaxConversations),
 	}, nil
 }
 
 // Close forgets the conversation map; it holds no connections.
 func (c *Client) Close() error {
-	c.convs.clear()
+	c.convs.Clear()
 	return nil
 }
 
@@ -199,14 +190,14 @@ func (c *Client) turn(req providers.Request) (turn, error) {
 	}
 	if req.SessionID != "" {
 		t.key = req.SessionID + "\x00" + t.user
-		t.convID, _ = c.convs.get(t.key)
+		t.convID, _ = c.convs.Get(t.key)
 	}
 	return t, nil
 }
 
 func (c *Client) remember(t turn, convID string) {
 	if t.key != "" && convID != "" {
-		c.convs.put(t.key, convID)
+		c.convs.Put(t.key, convID)
 	}
 }
 
@@ -214,7 +205,7 @@ func (c *Client) remember(t turn, convID string) {
 // turn starts a new one instead of failing forever.
 func (c *Client) forget(t turn) {
 	if t.key != "" && t.convID != "" {
-		c.convs.remove(t.key, t.convID)
+		c.convs.Forget(t.key, t.convID)
 	}
 }
 
@@ -570,66 +561,4 @@ func retryAfter(h string, now time.Time) time.Duration {
 		}
 	}
 	return 0
-}
-
-// lru maps (session, user) to a Coze conversation id.
-type lru struct {
-	mu  sync.Mutex
-	max int
-	ll  *list.List
-	m   map[string]*list.Element
-}
-
-type entry struct{ key, val string }
-
-func newLRU(max int) *lru { return &lru{max: max, ll: list.New(), m: map[string]*list.Element{}} }
-
-func (l *lru) get(k string) (string, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e, ok := l.m[k]
-	if !ok {
-		return "", false
-	}
-	l.ll.MoveToFront(e)
-	return e.Value.(*entry).val, true
-}
-
-func (l *lru) put(k, v string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e, ok := l.m[k]; ok {
-		e.Value.(*entry).val = v
-		l.ll.MoveToFront(e)
-		return
-	}
-	l.m[k] = l.ll.PushFront(&entry{k, v})
-	for l.ll.Len() > l.max {
-		old := l.ll.Back()
-		l.ll.Remove(old)
-		delete(l.m, old.Value.(*entry).key)
-	}
-}
-
-// remove deletes k if it still maps to v.
-func (l *lru) remove(k, v string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e, ok := l.m[k]; ok && e.Value.(*entry).val == v {
-		l.ll.Remove(e)
-		delete(l.m, k)
-	}
-}
-
-func (l *lru) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.ll.Len()
-}
-
-func (l *lru) clear() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.ll.Init()
-	clear(l.m)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kefu-chat/kefu/providers"
+	"github.com/kefu-chat/kefu/providers/internal/convmap"
 )
 
 func init() { providers.Register("dify", open) }
@@ -50,7 +51,7 @@ type Client struct {
 	http  *http.Client
 	log   *slog.Logger
 	now   func() time.Time
-	convs *convMap
+	convs *convmap.Map[convKey]
 }
 
 func open(name string, decode func(any) error, deps providers.Deps) (providers.Provider, error) {
@@ -89,21 +90,12 @@ func New(name string, cfg Config, deps providers.Deps) (*Client, error) {
 	if _, err := json.Marshal(cfg.Inputs); err != nil {
 		return nil, fmt.Errorf("dify: %s: inputs: %w", name, err)
 	}
-	c := &Client{
+	deps = deps.WithDefaults()
+	return &Client{
 		name: name, cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"),
 		http: deps.HTTP, log: deps.Logger, now: deps.Now,
-		convs: newConvMap(cfg.MaxConversations),
-	}
-	if c.http == nil {
-		c.http = &http.Client{}
-	}
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
-	}
-	if c.now == nil {
-		c.now = time.Now
-	}
-	return c, nil
+		convs: convmap.New[convKey](cfg.MaxConversations),
+	}, nil
 }
 
 func redactURL(s string) string {
@@ -117,7 +109,7 @@ func redactURL(s string) string {
 // Close forgets the remembered conversations; the client holds no
 // connections of its own.
 func (c *Client) Close() error {
-	c.convs.clear()
+	c.convs.Clear()
 	return nil
 }
 
@@ -182,7 +174,7 @@ func (c *Client) turnOf(req providers.Request) (turn, error) {
 func (c *Client) post(ctx context.Context, t turn, mode string) (*http.Response, error) {
 	convID := ""
 	if t.remember {
-		convID, _ = c.convs.get(t.key)
+		convID, _ = c.convs.Get(t.key)
 	}
 	for {
 		resp, err := c.send(ctx, t, mode, convID)
@@ -199,7 +191,7 @@ func (c *Client) post(ctx context.Context, t turn, mode string) (*http.Response,
 			// user's: start a new one, once.
 			c.log.LogAttrs(ctx, slog.LevelInfo, "dify: conversation gone, starting a new one",
 				slog.String("provider", c.name), slog.String("conversation_id", convID))
-			c.convs.forget(t.key, convID)
+			c.convs.Forget(t.key, convID)
 			convID = ""
 			continue
 		}
@@ -280,7 +272,7 @@ func (c *Client) Chat(ctx context.Context, req providers.Request) (*providers.Re
 		return nil, c.apiErr(0, br.apiError)
 	}
 	if br.ConversationID != "" && t.remember {
-		c.convs.put(t.key, br.ConversationID)
+		c.convs.Put(t.key, br.ConversationID)
 	}
 	out := &providers.Response{Text: br.Answer, FinishReason: "stop"}
 	if br.Metadata.Usage != nil {
@@ -318,7 +310,7 @@ func (c *Client) Stream(ctx context.Context, req providers.Request) (providers.S
 			return nil, c.apiErr(0, br.apiError)
 		}
 		if br.ConversationID != "" && t.remember {
-			c.convs.put(t.key, br.ConversationID)
+			c.convs.Put(t.key, br.ConversationID)
 		}
 		return &onceStream{chunks: []providers.Chunk{{Delta: br.Answer, Usage: br.Metadata.Usage}}}, nil
 	}
@@ -340,3 +332,7 @@ func (s *onceStream) Recv() (providers.Chunk, error) {
 func (s *onceStream) Close() error { s.chunks = nil; return nil }
 
 var errClosed = errors.New("stream closed")
+
+// convKey is whose conversation an id is: Dify owns conversations by
+// (app, user), kefu by session.
+type convKey struct{ session, user string }

@@ -209,7 +209,7 @@ func (s *stream) Recv() (providers.Chunk, error) {
 				Message: "malformed stream event", Err: err})
 		}
 		if ev.ConversationID != "" && s.t.remember && !s.remembered {
-			s.c.convs.put(s.t.key, ev.ConversationID)
+			s.c.convs.Put(s.t.key, ev.ConversationID)
 			s.remembered = true
 		}
 		switch ev.Event {

@@ -125,7 +125,7 @@ func TestParseStream(t *testing.T) {
 				t.Errorf("no error, want %s", tt.kind)
 			}
 			if tt.conv != "" {
-				if id, _ := c.convs.get(convKey{"s", "u"}); id != tt.conv {
+				if id, _ := c.convs.Get(convKey{"s", "u"}); id != tt.conv {
 					t.Errorf("remembered conversation %q, want %q", id, tt.conv)
 				}
 			}

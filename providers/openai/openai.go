@@ -88,15 +88,7 @@ func New(name string, cfg Config, deps providers.Deps) (*Client, error) {
 	if t := cfg.Temperature; t != nil && (*t < 0 || *t > 2 || math.IsNaN(*t)) {
 		return nil, fmt.Errorf("openai: temperature: must be in [0, 2], got %g", *t)
 	}
-	if deps.HTTP == nil {
-		deps.HTTP = &http.Client{}
-	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	deps = deps.WithDefaults()
 	hc := *deps.HTTP
 	base := hc.Transport
 	if base == nil {
