@@ -260,37 +260,52 @@ func (g *Gateway) Chat(ctx context.Context, routeName string, req providers.Requ
 		return res, err
 	}
 	defer release()
+	err = g.tryRoute(ctx, rt, &res.Attempts, func(in *instance, try int) error {
+		start := g.now()
+		actx, cancel := context.WithTimeout(ctx, in.Timeout)
+		actx, sp := tracer().Start(actx, "kefu.provider.attempt", trace.WithAttributes(
+			attribute.String("kefu.provider", in.Name), attribute.String("kefu.route", routeName), attribute.Int("kefu.try", try)))
+		resp, err := in.Provider.Chat(actx, req)
+		if err != nil {
+			sp.SetStatus(codes.Error, string(providers.KindOf(err)))
+		}
+		sp.End()
+		cancel()
+		in.releaseSlot()
+		res.Attempts = append(res.Attempts, g.record(in, rt, start, err, resp))
+		if err == nil {
+			res.Response, res.Provider = resp, in.Name
+			res.Cost = in.Prices.Cost(resp.Usage)
+		}
+		return err
+	})
+	return res, err
+}
+
+// tryRoute calls attempt for each provider of rt in order, with its
+// retries, skipping providers whose breaker is open, until an attempt
+// succeeds (nil) or the route gives up: the caller's context ended, an
+// error that no other provider would cure, or every provider failed. It
+// returns the error that ended it. attempt records its own Attempt;
+// skipped providers are recorded in attempts here.
+func (g *Gateway) tryRoute(ctx context.Context, rt *route, attempts *[]Attempt, attempt func(in *instance, try int) error) error {
 	var last error
 	for _, name := range rt.Providers {
 		in := g.inst[name]
 		for try := 0; try <= in.Retries; try++ {
 			if skip, err := in.admit(); err != nil {
-				res.Attempts = append(res.Attempts, Attempt{Provider: name, Skipped: skip})
+				*attempts = append(*attempts, Attempt{Provider: name, Skipped: skip})
 				last = err
 				break
 			}
-			start := g.now()
-			actx, cancel := context.WithTimeout(ctx, in.Timeout)
-			actx, sp := tracer().Start(actx, "kefu.provider.attempt", trace.WithAttributes(
-				attribute.String("kefu.provider", name), attribute.String("kefu.route", routeName), attribute.Int("kefu.try", try)))
-			resp, err := in.Provider.Chat(actx, req)
-			if err != nil {
-				sp.SetStatus(codes.Error, string(providers.KindOf(err)))
-			}
-			sp.End()
-			cancel()
-			in.releaseSlot()
-			a := g.record(in, rt, start, err, resp)
-			res.Attempts = append(res.Attempts, a)
+			err := attempt(in, try)
 			if err == nil {
-				res.Response, res.Provider = resp, name
-				res.Cost = in.Prices.Cost(resp.Usage)
-				return res, nil
+				return nil
 			}
 			last = err
 			kind := providers.KindOf(err)
 			if ctx.Err() != nil || kind == providers.KindCanceled {
-				return res, err
+				return err
 			}
 			if !kind.Retryable() || try == in.Retries {
 				break
@@ -300,14 +315,14 @@ func (g *Gateway) Chat(ctx context.Context, routeName string, req providers.Requ
 				break // fail over now rather than wait out the caller's deadline
 			}
 			if err := g.sleep(ctx, wait); err != nil {
-				return res, err
+				return err
 			}
 		}
 		if !providers.KindOf(last).FailOver() {
-			return res, last
+			return last
 		}
 	}
-	return res, last
+	return last
 }
 
 // record updates the breaker and metrics for one attempt.
@@ -402,73 +417,46 @@ func (g *Gateway) Stream(ctx context.Context, routeName string, req providers.Re
 	if err != nil {
 		return res, err
 	}
-	var last error
-	for _, name := range rt.Providers {
-		in := g.inst[name]
-		for try := 0; try <= in.Retries; try++ {
-			if skip, err := in.admit(); err != nil {
-				res.Attempts = append(res.Attempts, Attempt{Provider: name, Skipped: skip})
-				last = err
-				break
-			}
-			start := g.now()
-			// The attempt's timeout bounds the wait for the first chunk;
-			// after it the caller's context governs the stream.
-			sctx, cancel := context.WithCancel(ctx)
-			timer := time.AfterFunc(in.Timeout, cancel)
-			sctx, sp := tracer().Start(sctx, "kefu.provider.attempt", trace.WithAttributes(
-				attribute.String("kefu.provider", name), attribute.String("kefu.route", routeName), attribute.Int("kefu.try", try), attribute.Bool("kefu.stream", true)))
-			s, err := in.Provider.Stream(sctx, req)
-			var first providers.Chunk
-			if err == nil {
-				first, err = s.Recv()
-				if err != nil {
-					s.Close()
-				}
-			}
-			stopped := timer.Stop()
+	err = g.tryRoute(ctx, rt, &res.Attempts, func(in *instance, try int) error {
+		start := g.now()
+		// The attempt's timeout bounds the wait for the first chunk;
+		// after it the caller's context governs the stream.
+		sctx, cancel := context.WithCancel(ctx)
+		timer := time.AfterFunc(in.Timeout, cancel)
+		sctx, sp := tracer().Start(sctx, "kefu.provider.attempt", trace.WithAttributes(
+			attribute.String("kefu.provider", in.Name), attribute.String("kefu.route", routeName), attribute.Int("kefu.try", try), attribute.Bool("kefu.stream", true)))
+		s, err := in.Provider.Stream(sctx, req)
+		var first providers.Chunk
+		if err == nil {
+			first, err = s.Recv()
 			if err != nil {
-				sp.SetStatus(codes.Error, string(providers.KindOf(err)))
+				s.Close()
 			}
-			sp.End() // the attempt ends with the first token; the stream goes on
-			if err != nil {
-				cancel()
-				in.releaseSlot()
-				if !stopped && ctx.Err() == nil {
-					err = &providers.Error{Provider: name, Kind: providers.KindTimeout, Message: "no first token within " + in.Timeout.String(), Err: err}
-				}
-				res.Attempts = append(res.Attempts, g.record(in, rt, start, err, nil))
-				last = err
-				kind := providers.KindOf(err)
-				if ctx.Err() != nil || kind == providers.KindCanceled {
-					release()
-					return res, err
-				}
-				if !kind.Retryable() || try == in.Retries {
-					break
-				}
-				wait := backoff(try, err)
-				if outlasts(ctx, wait) {
-					break // fail over now rather than wait out the caller's deadline
-				}
-				if err := g.sleep(ctx, wait); err != nil {
-					release()
-					return res, err
-				}
-				continue
+		}
+		stopped := timer.Stop()
+		if err != nil {
+			sp.SetStatus(codes.Error, string(providers.KindOf(err)))
+		}
+		sp.End() // the attempt ends with the first token; the stream goes on
+		if err != nil {
+			cancel()
+			in.releaseSlot()
+			if !stopped && ctx.Err() == nil {
+				err = &providers.Error{Provider: in.Name, Kind: providers.KindTimeout, Message: "no first token within " + in.Timeout.String(), Err: err}
 			}
-			res.Provider = name
-			res.Attempts = append(res.Attempts, Attempt{Provider: name, Duration: g.now().Sub(start), Ms: float64(g.now().Sub(start).Microseconds()) / 1000})
-			res.Stream = &proxy{g: g, in: in, rt: rt, s: s, first: &first, res: res, cancel: cancel, release: release, start: start}
-			return res, nil
+			res.Attempts = append(res.Attempts, g.record(in, rt, start, err, nil))
+			return err
 		}
-		if !providers.KindOf(last).FailOver() {
-			release()
-			return res, last
-		}
+		res.Provider = in.Name
+		d := g.now().Sub(start)
+		res.Attempts = append(res.Attempts, Attempt{Provider: in.Name, Duration: d, Ms: float64(d.Microseconds()) / 1000})
+		res.Stream = &proxy{g: g, in: in, rt: rt, s: s, first: &first, res: res, cancel: cancel, release: release, start: start}
+		return nil
+	})
+	if err != nil || res.Stream == nil {
+		release() // the stream, when there is one, releases the route's slot
 	}
-	release()
-	return res, last
+	return res, err
 }
 
 // proxy hands out the buffered first chunk, then the provider's stream,
