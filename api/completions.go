@@ -163,15 +163,12 @@ func (s *server) streamCompletion(w http.ResponseWriter, r *http.Request, req en
 	}
 	rep, err := s.engine.Turn(r.Context(), req)
 	if err != nil {
-		err = turnError(req.SessionID, err)
-		if out.abort() {
-			return err
+		e, plain := s.streamFailure(r, out, req.SessionID, err)
+		if e != nil {
+			out.event("", map[string]any{"error": map[string]any{"message": e.Message, "type": e.Code, "code": e.Code}})
+			out.raw("data: [DONE]\n\n")
 		}
-		e := toError(err)
-		s.logError(r, e)
-		out.event("", map[string]any{"error": map[string]any{"message": e.Message, "type": e.Code, "code": e.Code}})
-		out.raw("data: [DONE]\n\n")
-		return nil
+		return plain
 	}
 	role()
 	if !streamed {

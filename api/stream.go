@@ -141,25 +141,31 @@ func (s *server) streamTurn(w http.ResponseWriter, r *http.Request, req engine.R
 	}
 	rep, err := s.engine.Turn(r.Context(), req)
 	if err != nil {
-		err = turnError(req.SessionID, err)
-		if out.abort() {
-			return err
+		e, plain := s.streamFailure(r, out, req.SessionID, err)
+		if e != nil {
+			out.event("error", envelope{Error: envelopeError{Code: e.Code, Message: e.Message, RequestID: RequestID(r.Context())}})
 		}
-		e := toError(err)
-		s.logError(r, e)
-		out.event("error", envelope{Error: envelopeError{Code: e.Code, Message: e.Message, RequestID: RequestID(r.Context())}})
-		return nil
+		return plain
 	}
 	if !started {
 		out.event("start", map[string]any{"session_id": rep.SessionID, "route": rep.Route, "intent": rep.Intent})
-		text := make([]string, 0, len(rep.Replies))
-		for _, p := range rep.Replies {
-			text = append(text, p.Text)
-		}
-		if len(text) > 0 {
-			out.event("delta", map[string]string{"text": strings.Join(text, "\n")})
+		if len(rep.Replies) > 0 {
+			out.event("delta", map[string]string{"text": joinReplies(rep)})
 		}
 	}
 	out.event("done", rep)
 	return nil
+}
+
+// streamFailure maps a failed streamed turn. Before anything was sent the
+// error goes back as an ordinary response (plain); after, it is logged and
+// returned for the caller to send in the stream's own format.
+func (s *server) streamFailure(r *http.Request, out *sse, session string, err error) (e *Error, plain error) {
+	err = turnError(session, err)
+	if out.abort() {
+		return nil, err
+	}
+	e = toError(err)
+	s.logError(r, e)
+	return e, nil
 }
