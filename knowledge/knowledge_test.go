@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode"
 )
 
 // memStore is a brute-force Store for tests of the retriever and ingester.
@@ -255,4 +256,24 @@ func TestMatchedSparse(t *testing.T) {
 			t.Errorf("%q in %q: sparse %q, text %q", c[0], c[1], got, want)
 		}
 	}
+}
+
+// matched is the reference for matchedSparse: it lists the query's multi-character terms found in text, in query
+// order, for showing why a chunk matched.
+func matched(query, text string) []string {
+	have := map[string]bool{}
+	for _, t := range Terms(text) {
+		have[t] = true
+	}
+	out := []string{}
+	seen := map[string]bool{}
+	for _, t := range Terms(query) {
+		rs := []rune(t)
+		if seen[t] || !have[t] || (len(rs) == 1 && unicode.Is(unicode.Han, rs[0])) {
+			continue
+		}
+		seen[t] = true
+		out = append(out, t)
+	}
+	return out
 }

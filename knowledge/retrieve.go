@@ -8,7 +8,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"unicode"
 )
 
 // Fusion is how a Retriever merges the dense and lexical rankings.
@@ -149,15 +148,14 @@ func (r *Retriever) Search(ctx context.Context, query string, k int, f Filter) (
 			}
 		}
 		dense = math.Max(0, math.Min(1, dense))
-		var lexical float64
-		if len(c.chunk.Sparse.Indices) > 0 {
-			lexical = coverageSparse(qt, c.chunk.Sparse)
-		} else {
-			lexical = Coverage(query, c.chunk.MatchText())
+		sparse := c.chunk.Sparse
+		if len(sparse.Indices) == 0 { // a store that keeps no sparse vectors
+			sparse = DocumentVector(c.chunk.MatchText())
 		}
+		lexical := coverageSparse(qt, sparse)
 		w := r.cfg.DenseWeight
 		x := scored{Result: Result{Chunk: c.chunk, Dense: round4(dense), Lexical: round4(lexical), Score: round4(w*dense + (1-w)*lexical)},
-			sparse: c.chunk.Sparse}
+			sparse: sparse}
 		x.Chunk.Vector, x.Chunk.Sparse = nil, SparseVector{}
 		for _, rank := range []int{c.denseRank, c.lexRank} {
 			if rank > 0 {
@@ -177,18 +175,15 @@ func (r *Retriever) Search(ctx context.Context, query string, k int, f Filter) (
 	})
 	out := make([]Result, 0, min(k, len(all)))
 	for _, x := range all[:min(k, len(all))] {
-		if len(x.sparse.Indices) > 0 {
-			x.Matched = matchedSparse(qt, x.sparse)
-		} else {
-			x.Matched = matched(query, x.Chunk.MatchText())
-		}
+		x.Matched = matchedSparse(qt, x.sparse)
 		out = append(out, x.Result)
 	}
 	return out, nil
 }
 
-// matchedSparse is matched computed from a chunk's sparse vector: the
-// query's multi-character terms whose hashes the chunk holds.
+// matchedSparse lists the query's multi-character terms found in a chunk,
+// by their hashes in its sparse vector, in query order, for showing why
+// the chunk matched.
 func matchedSparse(q []queryTerm, v SparseVector) []string {
 	out := []string{}
 	for _, t := range q {
@@ -198,26 +193,6 @@ func matchedSparse(q []queryTerm, v SparseVector) []string {
 		if _, ok := slices.BinarySearch(v.Indices, t.id); ok {
 			out = append(out, t.t)
 		}
-	}
-	return out
-}
-
-// matched lists the query's multi-character terms found in text, in query
-// order, for showing why a chunk matched.
-func matched(query, text string) []string {
-	have := map[string]bool{}
-	for _, t := range Terms(text) {
-		have[t] = true
-	}
-	out := []string{}
-	seen := map[string]bool{}
-	for _, t := range Terms(query) {
-		rs := []rune(t)
-		if seen[t] || !have[t] || (len(rs) == 1 && unicode.Is(unicode.Han, rs[0])) {
-			continue
-		}
-		seen[t] = true
-		out = append(out, t)
 	}
 	return out
 }
