@@ -13,7 +13,7 @@ DEMO_FLAGS ?= --size tiny --ngram-dim 32 --ngram-buckets 8192
 # WordNet synonyms, per-branch losses, 4 epochs (validation accuracy
 # plateaus by then), an oos threshold that may cost 0.2 points in scope.
 CLINC_FLAGS ?= --epochs 4 --augment 1 --batch 64 --ngram-dim 128 --dropout 0.2 --branch-loss 0.5 \
-	--members 8 --jobs 2 --wordnet /usr/share/wordnet --oos-max-loss 0.002
+	--members 8 --jobs 2 --wordnet /usr/share/wordnet --wordnet-outliers --oos-max-loss 0.002
 export KEFU_ONNXRUNTIME_LIB ?= $(CURDIR)/$(ORT_LIB)
 
 .PHONY: run test test-faults build onnxruntime deps train-deps test-deps model knowledge-model golden clinc bench fuzz chat clean

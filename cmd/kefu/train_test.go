@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,5 +92,87 @@ func TestTrainAndFineTune(t *testing.T) {
 	code, _, stderr = runKefu("train", "--data", data, "--base", t.TempDir(), "--out", filepath.Join(dir, "x"), "--epochs", "1")
 	if code == 0 || !strings.Contains(stderr, "config.json") {
 		t.Errorf("--base without a checkpoint: code %d, stderr %s", code, stderr)
+	}
+}
+
+// TestTrainOutliers trains with unrelated text as extra out-of-scope
+// examples, from a file and from WordNet's example sentences, and checks
+// that the recipe refuses outliers when the data has no oos class.
+func TestTrainOutliers(t *testing.T) {
+	needTorch(t)
+	needRuntime(t)
+	dir := t.TempDir()
+	data := smallData(t, 5, 10) // the demo's first intent is oos
+	b, err := os.ReadFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if !strings.Contains(line, `"intent": "oos"`) {
+			kept = append(kept, line)
+		}
+	}
+	if len(kept) != 40 {
+		t.Fatalf("want 40 in-scope examples from 4 intents, got %d", len(kept))
+	}
+	withoutOOS := filepath.Join(dir, "in-scope.jsonl")
+	if err := os.WriteFile(withoutOOS, []byte(strings.Join(kept, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outliers := filepath.Join(dir, "outliers.txt")
+	if err := os.WriteFile(outliers, []byte("明天会下雨吗\n讲个笑话\n{\"text\": \"股票怎么买\"}\n\n火星离地球多远\n我要退货退款\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out := filepath.Join(dir, "model")
+	code, stdout, stderr := runKefu("train", "--data", data, "--out", out, "--epochs", "1", "--",
+		"--augment", "0", "--outliers", outliers, "--outlier-count", "3")
+	if code != 0 {
+		t.Fatalf("train --outliers: code %d\n%s\n%s", code, stdout, stderr)
+	}
+	// 我要退货退款 shares 退货 with the demo's 退货 intent: labelled oos,
+	// it would contradict that intent's examples, so the recipe drops it.
+	if !strings.Contains(stderr, "outliers: 4 texts (1 more shared an intent's words), 3 a epoch") {
+		t.Errorf("stderr does not report 4 outlier texts kept and 1 dropped:\n%s", stderr)
+	}
+	var conf struct {
+		Kefu struct {
+			Recipe struct {
+				Outliers     []string `json:"outliers"`
+				OutlierCount int      `json:"outlier_count"`
+			} `json:"recipe"`
+		} `json:"kefu"`
+	}
+	b, err = os.ReadFile(filepath.Join(out, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &conf); err != nil {
+		t.Fatal(err)
+	}
+	if r := conf.Kefu.Recipe; len(r.Outliers) != 1 || r.OutlierCount != 3 {
+		t.Errorf("config.json recipe: outliers %v, count %d; want the file and 3", r.Outliers, r.OutlierCount)
+	}
+
+	code, _, stderr = runKefu("train", "--data", data, "--out", filepath.Join(dir, "wn"), "--epochs", "1", "--",
+		"--augment", "0", "--wordnet", "/usr/share/wordnet", "--wordnet-outliers", "--outlier-count", "20")
+	if code != 0 {
+		t.Fatalf("train --wordnet-outliers: code %d\n%s", code, stderr)
+	}
+	var n, dropped, k int
+	for _, line := range strings.Split(stderr, "\n") {
+		if _, err := fmt.Sscanf(line, "outliers: %d texts (%d more shared an intent's words), %d a epoch", &n, &dropped, &k); err == nil {
+			break
+		}
+	}
+	if n < 20000 || k != 20 {
+		t.Errorf("WordNet gave %d example sentences, %d a epoch; want tens of thousands and 20\n%s", n, k, stderr)
+	}
+
+	code, _, stderr = runKefu("train", "--data", withoutOOS, "--out", filepath.Join(dir, "x"), "--epochs", "1", "--",
+		"--outliers", outliers)
+	if code == 0 || !strings.Contains(stderr, "needs oos examples") {
+		t.Errorf("outliers without oos data: code %d, stderr %s", code, stderr)
 	}
 }

@@ -22,6 +22,7 @@ import argparse  # noqa: E402
 import collections
 import json
 import random
+import re
 import struct
 import sys
 import time
@@ -183,6 +184,33 @@ def augment(text, rng, synonyms=None):
     return out
 
 
+def features(text):
+    """The words of text, lower-cased, and for Chinese its character bigrams."""
+    out = set(re.findall(r"[^\W\d_]+", text.lower()))
+    chars = [ch for ch in text if T._is_chinese_char(ord(ch))]
+    out.update(a + b for a, b in zip(chars, chars[1:]))
+    return {f for f in out if not T._is_chinese_char(ord(f[0])) or len(f) == 2}
+
+
+def clean_outliers(texts, train, stop=wordnet.STOP):
+    """texts without those that share a distinctive word with an intent: a
+    word (or Chinese bigram) that at least 3 in-scope training examples
+    contain, at least half of them from one intent. Labelled oos, such text
+    ("check the balance of the account") would contradict the intent's own
+    examples and cost in-scope accuracy."""
+    by = collections.defaultdict(collections.Counter)
+    for t, i in train:
+        if i != OOS:
+            for f in features(t):
+                by[f][i] += 1
+    marked = set()
+    for f, c in by.items():
+        n = sum(c.values())
+        if f not in stop and n >= 3 and c.most_common(1)[0][1] * 2 >= n:
+            marked.add(f)
+    return [t for t in texts if not features(t) & marked]
+
+
 # ------------------------------------------------------------------ training
 
 def batches(items, size, rng=None):
@@ -341,6 +369,11 @@ def main():
     ap.add_argument("--oos-objective", choices=["balanced", "accuracy"], default="balanced")
     ap.add_argument("--oos-max-loss", type=float, default=0.005,
                     help="in-scope validation accuracy the oos threshold may cost (balanced objective)")
+    ap.add_argument("--outliers", nargs="*", default=[],
+                    help="unrelated text (plain lines or JSON Lines), sampled as extra oos examples")
+    ap.add_argument("--wordnet-outliers", action="store_true",
+                    help="add WordNet's example sentences (from --wordnet) to the outlier text")
+    ap.add_argument("--outlier-count", type=int, default=500, help="outlier texts sampled per epoch")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--members", type=int, default=1, help="train an ensemble of N seeds, exported as one graph")
@@ -355,6 +388,11 @@ def main():
     args.synonyms = wordnet.load(args.wordnet) if args.wordnet else None
     if args.wordnet and not args.synonyms:
         raise SystemExit("--wordnet %s: no WordNet data there (apt-get install wordnet-base)" % args.wordnet)
+    args.outlier_texts = [t for p in args.outliers for t in read_texts(p)]
+    if args.wordnet_outliers:
+        if not args.wordnet:
+            raise SystemExit("--wordnet-outliers needs --wordnet")
+        args.outlier_texts += wordnet.sentences(args.wordnet)
     torch.set_num_threads(args.threads)
     started = time.time()
 
@@ -379,6 +417,13 @@ def main():
     if unknown:
         raise SystemExit("validation intents not in training data: %s" % ", ".join(unknown))
     lab = {l: i for i, l in enumerate(labels)}
+    if args.outlier_texts:
+        if OOS not in lab:
+            raise SystemExit("outlier text is labelled %s: --data needs %s examples too" % (OOS, OOS))
+        n = len(args.outlier_texts)
+        args.outlier_texts = clean_outliers(args.outlier_texts, train)
+        log("outliers: %d texts (%d more shared an intent's words), %d a epoch" % (
+            len(args.outlier_texts), n - len(args.outlier_texts), min(args.outlier_count, len(args.outlier_texts))))
     lower = not args.cased
     log("data: %d training and %d validation examples, %d intents" % (len(train), len(val), len(labels)))
 
@@ -487,7 +532,8 @@ def train_member(cfg, tok, train, lab, labels, val_enc, val_gold, base_state, ar
     opts = [torch.optim.AdamW(dense, lr=args.lr, weight_decay=args.weight_decay)]
     if sparse:
         opts.append(torch.optim.SparseAdam(sparse, lr=args.lr))
-    steps_per_epoch = (len(train) * (1 + args.augment) + args.batch - 1) // args.batch
+    extra = min(args.outlier_count, len(args.outlier_texts))
+    steps_per_epoch = (len(train) * (1 + args.augment) + extra + args.batch - 1) // args.batch
     total = max(1, steps_per_epoch * args.epochs)
     warm = max(1, total // 20)
     lr_at = lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))  # noqa: E731
@@ -498,6 +544,10 @@ def train_member(cfg, tok, train, lab, labels, val_enc, val_gold, base_state, ar
         items = [(tok.encode(t), lab[i]) for t, i in train]
         for _ in range(args.augment):
             items.extend((tok.encode(augment(t, rng, args.synonyms)), lab[i]) for t, i in train)
+        if args.outlier_texts:
+            # A fresh sample of unrelated text each epoch, labelled oos.
+            k = min(args.outlier_count, len(args.outlier_texts))
+            items.extend((tok.encode(t), lab[OOS]) for t in rng.sample(args.outlier_texts, k))
         tot, correct, seen = 0.0, 0, 0
         for chunk in batches(items, args.batch, rng):
             ids, mask, tt = collate([s for s, _ in chunk], tok.pad_id)
@@ -548,7 +598,7 @@ def train_ensemble(cfg, args):
             running.append((i, p))
         i, p = running[0]
         for line in p.stderr:
-            if not line.startswith(("data:", "model:", "base:")):
+            if not line.startswith(("data:", "model:", "base:", "outliers:")):
                 log("[member %d] %s" % (i, line.rstrip()))
         if p.wait() != 0:
             raise SystemExit("ensemble member %d failed" % i)
@@ -617,7 +667,7 @@ def export(model, cfg, tok, labels, threshold, val_scores, args, seconds):
         "ensemble": args.members,
         "validation": val_scores,
         "recipe": {k: v for k, v in vars(args).items()
-                   if k not in ("out", "json", "threads", "member_index", "member_out", "synonyms")},
+                   if k not in ("out", "json", "threads", "member_index", "member_out", "synonyms", "outlier_texts")},
         "train_seconds": round(seconds, 1),
     }
     with open(os.path.join(args.out, "config.json"), "w", encoding="utf-8") as f:

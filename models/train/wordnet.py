@@ -66,3 +66,25 @@ def replace(text, syn, rng, share=0.15):
         core = words[i].lower().strip(".,?!'\"")
         words[i] = words[i].lower().replace(core, rng.choice(syn[core]))
     return " ".join(words)
+
+
+def sentences(folder, min_words=3):
+    """WordNet's example sentences (the quoted parts of its glosses):
+    everyday English on every topic, for use as outlier text. Lower-cased,
+    deduplicated, in file order."""
+    out, seen = [], set()
+    for pos in ("noun", "verb", "adj", "adv"):
+        path = os.path.join(folder, "data." + pos)
+        if not os.path.exists(path):
+            continue
+        with open(path, encoding="latin-1") as f:
+            for line in f:
+                if line.startswith("  ") or "|" not in line:
+                    continue
+                gloss = line.split("|", 1)[1]
+                for part in gloss.split('"')[1::2]:
+                    s = " ".join(part.replace("`", "'").split()).lower()
+                    if len(s.split()) >= min_words and s not in seen:
+                        seen.add(s)
+                        out.append(s)
+    return out
