@@ -175,4 +175,11 @@ func TestTrainOutliers(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "needs oos examples") {
 		t.Errorf("outliers without oos data: code %d, stderr %s", code, stderr)
 	}
+
+	missing := filepath.Join(dir, "no-such.txt")
+	code, _, stderr = runKefu("train", "--data", data, "--out", filepath.Join(dir, "y"), "--epochs", "1", "--",
+		"--outliers", missing)
+	if code == 0 || !strings.Contains(stderr, missing+": No such file") || strings.Contains(stderr, "Traceback") {
+		t.Errorf("missing outlier file: code %d, stderr %s", code, stderr)
+	}
 }

@@ -76,7 +76,11 @@ def read_jsonl(path):
 def read_texts(path):
     """Unlabelled text: JSON Lines with "text", or plain lines."""
     out = []
-    with open(path, encoding="utf-8") as f:
+    try:
+        f = open(path, encoding="utf-8")
+    except OSError as e:
+        raise SystemExit("%s: %s" % (path, e.strerror))
+    with f:
         for line in f:
             line = line.strip()
             if not line:
