@@ -392,6 +392,8 @@ def main():
     args.synonyms = wordnet.load(args.wordnet) if args.wordnet else None
     if args.wordnet and not args.synonyms:
         raise SystemExit("--wordnet %s: no WordNet data there (apt-get install wordnet-base)" % args.wordnet)
+    if args.outlier_count < 0:
+        raise SystemExit("--outlier-count must be 0 or more")
     args.outlier_texts = [t for p in args.outliers for t in read_texts(p)]
     if args.wordnet_outliers:
         if not args.wordnet:
