@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kefu-chat/kefu/api"
 	"github.com/kefu-chat/kefu/engine"
 )
 
@@ -83,17 +84,16 @@ func Split(text string, n int) []string {
 	return append(out, string(r))
 }
 
-// Error codes the adapters send in the error envelope; they match the
-// codes of the /v1 API.
+// Error codes the adapters send in the error envelope: the /v1 API's own.
 const (
-	CodeUnauthenticated  = "unauthenticated"
-	CodeInvalidJSON      = "invalid_json"
-	CodeInvalidArgument  = "invalid_argument"
-	CodeBodyTooLarge     = "body_too_large"
-	CodeMethodNotAllowed = "method_not_allowed"
-	CodeUnavailable      = "unavailable"
-	CodePermissionDenied = "permission_denied"
-	CodeInternal         = "internal"
+	CodeUnauthenticated  = api.CodeUnauthenticated
+	CodeInvalidJSON      = api.CodeInvalidJSON
+	CodeInvalidArgument  = api.CodeInvalidArgument
+	CodeBodyTooLarge     = api.CodeBodyTooLarge
+	CodeMethodNotAllowed = api.CodeMethodNotAllowed
+	CodeUnavailable      = api.CodeUnavailable
+	CodePermissionDenied = api.CodePermissionDenied
+	CodeInternal         = api.CodeInternal
 )
 
 // WriteJSON writes v as a JSON response with status.

@@ -30,6 +30,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/kefu-chat/kefu/api"
 	"github.com/kefu-chat/kefu/api/channels"
 	"github.com/kefu-chat/kefu/engine"
 )
@@ -40,8 +41,8 @@ const SignatureHeader = "X-Kefu-Signature"
 // Defaults.
 const (
 	DefaultChannel      = "webhook"
-	DefaultMaxTextRunes = 2000
-	MaxBodyBytes        = 1 << 20
+	DefaultMaxTextRunes = api.DefaultMaxTextRunes
+	MaxBodyBytes        = api.DefaultMaxBodyBytes
 )
 
 // Turner runs one turn; *engine.Engine satisfies it.
