@@ -19,6 +19,7 @@ type Metrics struct {
 
 	mu     sync.Mutex
 	active map[string]time.Time // session → last turn, for kefu_sessions_active
+	pruned time.Time            // when active was last pruned
 }
 
 // activeWindow is how recent a session's last turn must be to count as
@@ -60,13 +61,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) countActive() float64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := time.Now()
+	m.prune(time.Now())
+	return float64(len(m.active))
+}
+
+// prune forgets sessions idle longer than activeWindow; the caller holds mu.
+func (m *Metrics) prune(now time.Time) {
 	for id, t := range m.active {
 		if now.Sub(t) > activeWindow {
 			delete(m.active, id)
 		}
 	}
-	return float64(len(m.active))
+	m.pruned = now
 }
 
 func (m *Metrics) observe(r *Reply) {
@@ -103,7 +109,13 @@ func (m *Metrics) observe(r *Reply) {
 	} {
 		m.stages.WithLabelValues(s.name).Observe(s.d.Seconds())
 	}
+	now := time.Now()
 	m.mu.Lock()
-	m.active[r.SessionID] = time.Now()
+	m.active[r.SessionID] = now
+	// Pruned here too, so that a server nobody scrapes does not keep
+	// every session id it has seen.
+	if now.Sub(m.pruned) > activeWindow {
+		m.prune(now)
+	}
 	m.mu.Unlock()
 }
