@@ -24,7 +24,6 @@ import (
 type fakeEngine struct {
 	t       testing.TB
 	turn    func(context.Context, engine.Request) (*engine.Reply, error)
-	get     func(context.Context, string) (*engine.SessionView, error)
 	getFor  func(ctx context.Context, tenant, id string) (*engine.SessionView, error)
 	reset   func(ctx context.Context, tenant, id string) error
 	waiting func(context.Context) ([]session.QueueEntry, error)
@@ -39,9 +38,6 @@ func (f *fakeEngine) Turn(ctx context.Context, r engine.Request) (*engine.Reply,
 	return f.turn(ctx, r)
 }
 
-func (f *fakeEngine) Session(ctx context.Context, id string) (*engine.SessionView, error) {
-	return f.get(ctx, id)
-}
 func (f *fakeEngine) SessionFor(ctx context.Context, tenant, id string) (*engine.SessionView, error) {
 	return f.getFor(ctx, tenant, id)
 }
@@ -137,7 +133,10 @@ func TestChatEngineFailureIsInternal(t *testing.T) {
 func TestSessionsAndHandoff(t *testing.T) {
 	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	fe := &fakeEngine{t: t,
-		get: func(_ context.Context, id string) (*engine.SessionView, error) {
+		getFor: func(_ context.Context, tenant, id string) (*engine.SessionView, error) {
+			if tenant != "" {
+				t.Errorf("an admin key reads sessions as tenant %q, want the operator's (\"\")", tenant)
+			}
 			if id != "s1" {
 				return nil, session.ErrNotFound
 			}

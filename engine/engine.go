@@ -373,7 +373,6 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 
 	t = time.Now()
 	dctx, dspan := tracer().Start(ctx, "kefu.dialog")
-	ctx = dctx
 	switch {
 	case u.Norm.Blocked:
 		r.Route, r.Reason = RouteFallback, "sensitive"
@@ -386,10 +385,9 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 		r.Route, r.Reason, r.Handoff = RouteHandoff, "waiting for an agent", true
 		r.say(e.cfg.Texts.Waiting)
 	default:
-		e.dialog(ctx, sess, req, u, r, now)
+		e.dialog(dctx, sess, req, u, r, now)
 	}
 	dspan.End()
-	ctx = trace.ContextWithSpan(ctx, span) // the save is the turn's, not the dialog's
 	r.Timings.Dialog = time.Since(t) - r.Timings.Services - r.Timings.Retrieve - r.Timings.Generate
 
 	intentName := r.Intent.Name

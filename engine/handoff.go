@@ -30,11 +30,7 @@ type SessionView struct {
 // Session returns a session's memory and dialog state, whichever tenant
 // it belongs to (agents and tools see every session); see SessionFor.
 func (e *Engine) Session(ctx context.Context, id string) (*SessionView, error) {
-	s, err := e.d.Sessions.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return view(s), nil
+	return e.SessionFor(ctx, "", id)
 }
 
 // view is what GET /v1/sessions/{id} shows of s.
@@ -66,15 +62,7 @@ func dialogState(s *session.Session) runtime.State {
 // Reset forgets a session: memory, slots, variables and any handoff,
 // whichever tenant it belongs to; see ResetFor.
 func (e *Engine) Reset(ctx context.Context, id string) error {
-	unlock, err := e.d.Sessions.Lock(ctx, id)
-	if err != nil {
-		return storeErr("lock", err)
-	}
-	defer unlock()
-	if _, err := e.d.Sessions.Get(ctx, id); err != nil {
-		return err
-	}
-	return e.d.Sessions.Delete(ctx, id)
+	return e.ResetFor(ctx, "", id)
 }
 
 // Waiting lists the sessions in the human queue, oldest first.

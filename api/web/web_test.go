@@ -87,22 +87,16 @@ func (f *fakeEngine) Turn(ctx context.Context, req engine.Request) (*engine.Repl
 	}, nil
 }
 
-func (f *fakeEngine) Session(ctx context.Context, id string) (*engine.SessionView, error) {
+func (f *fakeEngine) SessionFor(ctx context.Context, _, id string) (*engine.SessionView, error) {
 	return nil, session.ErrNotFound
 }
 
-func (f *fakeEngine) Reset(ctx context.Context, id string) error {
+func (f *fakeEngine) ResetFor(ctx context.Context, _, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.resets = append(f.resets, id)
 	return nil
 }
-
-func (f *fakeEngine) SessionFor(ctx context.Context, _, id string) (*engine.SessionView, error) {
-	return f.Session(ctx, id)
-}
-
-func (f *fakeEngine) ResetFor(ctx context.Context, _, id string) error { return f.Reset(ctx, id) }
 
 func (f *fakeEngine) Waiting(ctx context.Context) ([]session.QueueEntry, error) { return nil, nil }
 

@@ -486,10 +486,6 @@ func (l liveEngine) Turn(ctx context.Context, req engine.Request) (*engine.Reply
 	return l.a.rt.Load().Engine.Turn(ctx, req)
 }
 
-func (l liveEngine) Session(ctx context.Context, id string) (*engine.SessionView, error) {
-	return l.a.rt.Load().Engine.Session(ctx, id)
-}
-
 func (l liveEngine) SessionFor(ctx context.Context, tenant, id string) (*engine.SessionView, error) {
 	return l.a.rt.Load().Engine.SessionFor(ctx, tenant, id)
 }
