@@ -24,6 +24,7 @@ import (
 	"github.com/kefu-chat/kefu/cmd/internal/config"
 	"github.com/kefu-chat/kefu/cmd/internal/loadgen"
 	"github.com/kefu-chat/kefu/engine/session"
+	"github.com/kefu-chat/kefu/models/evaluate"
 	"gopkg.in/yaml.v3"
 )
 
@@ -91,7 +92,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		if cfg.Knowledge.Store != "" {
-			cfg.Knowledge.Store, cfg.Knowledge.Path = "embedded", filepath.Join(tmp, "knowledge.db")
+			cfg = inTempStore(cfg, tmp)
 		}
 		logger := quietLogger(stderr)
 		app.TuneGOMAXPROCS(cfg)
@@ -223,8 +224,8 @@ func newBenchReport(res *loadgen.Result, conc int) *benchReport {
 func latencyOf(sorted []time.Duration) benchLatency {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	return benchLatency{Turns: len(sorted),
-		P50: ms(loadgen.Percentile(sorted, 50)), P90: ms(loadgen.Percentile(sorted, 90)),
-		P99: ms(loadgen.Percentile(sorted, 99)), Max: ms(loadgen.Percentile(sorted, 100))}
+		P50: ms(evaluate.NearestRank(sorted, 50)), P90: ms(evaluate.NearestRank(sorted, 90)),
+		P99: ms(evaluate.NearestRank(sorted, 99)), Max: ms(evaluate.NearestRank(sorted, 100))}
 }
 
 func (r *benchReport) print(w io.Writer, inProc bool) {

@@ -297,8 +297,8 @@ func TestNearestRank(t *testing.T) {
 		{1, 10}, {20, 10}, {21, 20}, {40, 20}, {50, 30}, {60, 30}, {61, 40}, {80, 40}, {81, 50}, {99, 50}, {100, 50},
 	}
 	for _, tt := range tests {
-		if got := nearestRank(d, tt.p); got != tt.want {
-			t.Errorf("nearestRank(p=%d) = %v, want %v", tt.p, got, tt.want)
+		if got := NearestRank(d, tt.p); got != tt.want {
+			t.Errorf("NearestRank(p=%d) = %v, want %v", tt.p, got, tt.want)
 		}
 	}
 }

@@ -177,17 +177,20 @@ func latencyStats(results []Result) Latency {
 	}
 	slices.Sort(d)
 	return Latency{
-		P50:  ms(nearestRank(d, 50)),
-		P90:  ms(nearestRank(d, 90)),
-		P99:  ms(nearestRank(d, 99)),
+		P50:  ms(NearestRank(d, 50)),
+		P90:  ms(NearestRank(d, 90)),
+		P99:  ms(NearestRank(d, 99)),
 		Mean: ms(sum / time.Duration(len(d))), // truncated to whole nanoseconds
 		Max:  ms(d[len(d)-1]),
 	}
 }
 
-// nearestRank returns the p-th percentile (0 < p <= 100) of the sorted,
-// non-empty slice: the element at 1-based rank ceil(p/100 * n).
-func nearestRank(sorted []time.Duration, p int) time.Duration {
+// NearestRank returns the p-th percentile (0 < p <= 100) of the sorted
+// slice: the element at 1-based rank ceil(p/100 * n); 0 when it is empty.
+func NearestRank(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
 	rank := (p*len(sorted) + 99) / 100 // ceil in integers, no float rounding
 	rank = max(rank, 1)
 	return sorted[rank-1]

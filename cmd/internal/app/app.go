@@ -35,11 +35,9 @@ var Version = "dev"
 
 // App holds what Build made.
 type App struct {
-	Config    *config.Config
-	Sessions  session.Store
-	Knowledge *KnowledgeBase // nil without knowledge.store
-	Handler   http.Handler
-	Registry  *prometheus.Registry
+	Sessions session.Store
+	Handler  http.Handler
+	Registry *prometheus.Registry
 
 	closers []func() error
 
@@ -131,7 +129,7 @@ func inFlightOf(m config.Model) int {
 // Build loads the runtime and the models and assembles the HTTP handler.
 // On error everything already opened is closed.
 func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
-	a := &App{Config: cfg, Registry: prometheus.NewRegistry()}
+	a := &App{Registry: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -270,8 +268,8 @@ func (a *App) buildRuntime(cfg *config.Config, prev *Runtime) (_ *Runtime, err e
 			rt.Close() // closes only what this build opened
 		}
 	}()
-	same := func(x, y any) bool { return reflect.DeepEqual(x, y) } // follows pointers (oos_threshold)
-	if prev != nil && same(prev.Config.Models.Intent, cfg.Models.Intent) {
+	// reflect.DeepEqual follows pointers (oos_threshold).
+	if prev != nil && reflect.DeepEqual(prev.Config.Models.Intent, cfg.Models.Intent) {
 		rt.Classifier = prev.Classifier
 		reused = append(reused, "classifier")
 	} else {
@@ -280,7 +278,7 @@ func (a *App) buildRuntime(cfg *config.Config, prev *Runtime) (_ *Runtime, err e
 		}
 		rt.own("classifier", rt.Classifier.Close)
 	}
-	if prev != nil && same(prev.Config.Models.Embedder, cfg.Models.Embedder) {
+	if prev != nil && reflect.DeepEqual(prev.Config.Models.Embedder, cfg.Models.Embedder) {
 		rt.Embedder = prev.Embedder
 		reused = append(reused, "embedder")
 	} else {
@@ -371,7 +369,6 @@ func (a *App) Reload(ctx context.Context) (err error) {
 		return fmt.Errorf("reload: %w", err)
 	}
 	a.rt.Store(rt)
-	a.Config = cfg
 	grace := cfg.Server.RequestTimeout.Std() + time.Second
 	a.retire(old, grace)
 	a.logger.Info("reloaded", "flows", len(rt.Dialog.Program.FlowNames()), "program", rt.Dialog.Program.Hash)
@@ -414,15 +411,14 @@ func (a *App) closeRetired() error {
 
 // restartNeeded names the first section a reload cannot change.
 func restartNeeded(a, b *config.Config) string {
-	same := func(x, y any) bool { return reflect.DeepEqual(x, y) } // follows pointers (oos_threshold)
 	switch {
-	case !same(a.Server.Addr, b.Server.Addr):
+	case !reflect.DeepEqual(a.Server.Addr, b.Server.Addr):
 		return "server.addr"
-	case !same(a.ONNXRuntime, b.ONNXRuntime):
+	case !reflect.DeepEqual(a.ONNXRuntime, b.ONNXRuntime):
 		return "onnxruntime"
-	case !same(a.Sessions, b.Sessions):
+	case !reflect.DeepEqual(a.Sessions, b.Sessions):
 		return "sessions"
-	case !same(a.Server.Keys, b.Server.Keys) || !same(a.Server.Limits, b.Server.Limits) || !same(a.Server.CORS, b.Server.CORS):
+	case !reflect.DeepEqual(a.Server.Keys, b.Server.Keys) || !reflect.DeepEqual(a.Server.Limits, b.Server.Limits) || !reflect.DeepEqual(a.Server.CORS, b.Server.CORS):
 		return "server keys, limits or CORS"
 	}
 	return ""

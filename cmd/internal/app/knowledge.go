@@ -22,7 +22,7 @@ import (
 // retriever and ingester. It satisfies api.Knowledge and engine.Retriever.
 type KnowledgeBase struct {
 	Store     knowledge.Store
-	Embedder  knowledge.Embedder // nil: lexical only
+	Embedder  knowledge.Embedder // never nil: the hash embedder when none is configured
 	Retriever *knowledge.Retriever
 	chunking  chunk.Options
 }
@@ -37,41 +37,44 @@ func OpenKnowledge(ctx context.Context, cfg *config.Config, models knowledge.Emb
 	if k.Store == "" {
 		return nil, nil
 	}
-	kb := &KnowledgeBase{chunking: chunk.Options{MaxRunes: k.ChunkRunes}}
-	var err error
-	if kb.Embedder, err = knowledgeEmbedder(k, models); err != nil {
+	emb, err := knowledgeEmbedder(k, models)
+	if err != nil {
 		return nil, err
 	}
-	dim := 0
-	if kb.Embedder != nil {
-		dim = kb.Embedder.Dim()
-	}
+	dim := emb.Dim()
+	var st knowledge.Store
 	switch k.Store {
 	case "qdrant":
 		q := k.Qdrant
-		st, err := qdrant.New(ctx, qdrant.Options{Addr: q.Addr, APIKey: q.APIKey, UseTLS: q.TLS, Collection: q.Collection, Dim: dim, Logger: logger})
-		if err != nil {
+		if st, err = qdrant.New(ctx, qdrant.Options{Addr: q.Addr, APIKey: q.APIKey, UseTLS: q.TLS, Collection: q.Collection, Dim: dim, Logger: logger}); err != nil {
 			return nil, fmt.Errorf("knowledge: %w", err)
 		}
-		kb.Store = st
 	default:
 		if err := os.MkdirAll(filepath.Dir(k.Path), 0o755); err != nil {
 			return nil, fmt.Errorf("knowledge: %w", err)
 		}
-		st, err := embedded.Open(k.Path, embedded.Options{Logger: logger, Dim: dim})
-		if err != nil {
+		if st, err = embedded.Open(k.Path, embedded.Options{Logger: logger, Dim: dim}); err != nil {
 			return nil, fmt.Errorf("knowledge: %w", err)
 		}
-		kb.Store = st
 	}
-	if d := kb.Store.Dim(); d != 0 && dim != 0 && d != dim {
-		kb.Store.Close()
+	kb, err := newKnowledgeBase(st, k, emb, normalize)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return kb, nil
+}
+
+// newKnowledgeBase serves st with emb and k's retrieval settings; emb must
+// make vectors of the store's size.
+func newKnowledgeBase(st knowledge.Store, k config.Knowledge, emb knowledge.Embedder, normalize func(string) string) (*KnowledgeBase, error) {
+	if d, dim := st.Dim(), emb.Dim(); d != 0 && dim != 0 && d != dim {
 		return nil, fmt.Errorf("knowledge: the store holds %d-dimensional vectors but the embedder makes %d: %w (re-ingest into a new store)", d, dim, knowledge.ErrDimension)
 	}
-	kb.Retriever = knowledge.NewRetriever(kb.Store, kb.Embedder, normalize, knowledge.RetrieverConfig{
-		TopK: k.TopK, Candidates: k.Candidates, Fusion: knowledge.Fusion(k.Fusion), DenseWeight: k.DenseWeight,
-	})
-	return kb, nil
+	return &KnowledgeBase{Store: st, Embedder: emb, chunking: chunk.Options{MaxRunes: k.ChunkRunes},
+		Retriever: knowledge.NewRetriever(st, emb, normalize, knowledge.RetrieverConfig{
+			TopK: k.TopK, Candidates: k.Candidates, Fusion: knowledge.Fusion(k.Fusion), DenseWeight: k.DenseWeight,
+		})}, nil
 }
 
 // knowledgeEmbedder picks the embedder of the knowledge section; models is
@@ -98,19 +101,11 @@ func knowledgeEmbedder(k config.Knowledge, models knowledge.Embedder) (knowledge
 // retrieval settings, embedder and normalizer (for a reload). The
 // embedder must make vectors of the store's size.
 func (kb *KnowledgeBase) WithSettings(cfg *config.Config, models knowledge.Embedder, normalize func(string) string) (*KnowledgeBase, error) {
-	k := cfg.Knowledge
-	emb, err := knowledgeEmbedder(k, models)
+	emb, err := knowledgeEmbedder(cfg.Knowledge, models)
 	if err != nil {
 		return nil, err
 	}
-	if d := kb.Store.Dim(); d != 0 && emb.Dim() != d {
-		return nil, fmt.Errorf("knowledge: the store holds %d-dimensional vectors but the embedder makes %d: %w (re-ingest into a new store)", d, emb.Dim(), knowledge.ErrDimension)
-	}
-	out := &KnowledgeBase{Store: kb.Store, Embedder: emb, chunking: chunk.Options{MaxRunes: k.ChunkRunes}}
-	out.Retriever = knowledge.NewRetriever(kb.Store, out.Embedder, normalize, knowledge.RetrieverConfig{
-		TopK: k.TopK, Candidates: k.Candidates, Fusion: knowledge.Fusion(k.Fusion), DenseWeight: k.DenseWeight,
-	})
-	return out, nil
+	return newKnowledgeBase(kb.Store, cfg.Knowledge, emb, normalize)
 }
 
 // Close closes the store.

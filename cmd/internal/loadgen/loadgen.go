@@ -13,7 +13,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -249,9 +249,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			res.SessionsTouched++
 		}
 	}
-	sortDurations(res.Latencies)
+	slices.Sort(res.Latencies)
 	for _, l := range res.ByRoute {
-		sortDurations(l)
+		slices.Sort(l)
 	}
 	return res, nil
 }
@@ -314,15 +314,4 @@ func deleteSession(ctx context.Context, c *http.Client, base, id string) error {
 		return fmt.Errorf("DELETE /v1/sessions/%s: %s", id, resp.Status)
 	}
 	return nil
-}
-
-func sortDurations(d []time.Duration) { sort.Slice(d, func(i, j int) bool { return d[i] < d[j] }) }
-
-// Percentile is the nearest-rank p-th percentile (0..100) of sorted d.
-func Percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(p/100*float64(len(sorted))+0.999999) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
 }
