@@ -4,7 +4,6 @@ package onnx_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -103,44 +102,9 @@ func TestClassifyDemo(t *testing.T) {
 // model (golden.json).
 func TestParityWithTorch(t *testing.T) {
 	c := openDemo(t, onnx.ClassifierOptions{})
-	data, err := os.ReadFile(filepath.Join(demoModel, "golden.json"))
-	if err != nil {
+	if err := onnx.CheckParity(context.Background(), c, demoModel); err != nil {
 		t.Fatal(err)
 	}
-	var golden []struct {
-		Text   string    `json:"text"`
-		IDs    []int64   `json:"ids"`
-		Logits []float32 `json:"logits"`
-	}
-	if err := json.Unmarshal(data, &golden); err != nil {
-		t.Fatal(err)
-	}
-	for _, g := range golden {
-		if ids := c.Folder().Tokenizer.Encode(g.Text).IDs; !equal(ids, g.IDs) {
-			t.Errorf("%q: Go ids %v, recipe ids %v", g.Text, ids, g.IDs)
-		}
-		got, err := c.Logits(context.Background(), []string{g.Text})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range g.Logits {
-			if d := math.Abs(float64(got[0][i] - g.Logits[i])); d > 1e-3 {
-				t.Fatalf("%q: logit %d: onnx %v, torch %v", g.Text, i, got[0][i], g.Logits[i])
-			}
-		}
-	}
-}
-
-func equal(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestThresholdOverride(t *testing.T) {
