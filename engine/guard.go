@@ -201,6 +201,12 @@ func (s *leakScan) write(p string) (safe string, leak bool) {
 	if s.add(p) {
 		return "", true
 	}
+	// Hold back the longest tail found in the prompt. A tail not found
+	// stays not found as the reply grows, so once a piece is enough; and
+	// only a stream needs it, not leaks.
+	for s.hold < len(s.h.runes) && !bytes.Contains(s.g.folded, s.h.fold[s.h.runes[s.hold].fold:]) {
+		s.hold++
+	}
 	// Release up to the first rune held back.
 	end := s.done
 	if s.hold < len(s.h.runes) {
@@ -228,11 +234,6 @@ func (s *leakScan) add(p string) bool {
 					s.leak = true
 					return true
 				}
-			}
-			// The held tail only ever shrinks from the front: a tail found
-			// in the prompt stays found when it loses its first rune.
-			for s.hold < len(s.h.runes) && !bytes.Contains(s.g.folded, s.h.fold[s.h.runes[s.hold].fold:]) {
-				s.hold++
 			}
 		}
 		s.done += size
