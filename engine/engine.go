@@ -422,6 +422,15 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 	if r.Flow != nil {
 		span.SetAttributes(attribute.String("kefu.flow", r.Flow.Name), attribute.String("kefu.step", r.Flow.Step))
 	}
+	if e.log.Enabled(ctx, slog.LevelInfo) {
+		e.logTurn(ctx, req, u, r)
+	}
+	return r, nil
+}
+
+// logTurn writes a turn's log line, with the customer's text as
+// e.cfg.LogText says.
+func (e *Engine) logTurn(ctx context.Context, req Request, u Understanding, r *Reply) {
 	attrs := []slog.Attr{slog.String("session", req.SessionID), slog.String("turn", r.TurnID),
 		slog.String("route", r.Route), slog.String("intent", r.Intent.Name), slog.Float64("confidence", r.Intent.Confidence),
 		slog.Duration("took", r.Timings.Total)}
@@ -432,7 +441,6 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 		attrs = append(attrs, slog.String("text", MaskText(u.Norm.Text)))
 	}
 	e.log.LogAttrs(ctx, slog.LevelInfo, "turn", attrs...)
-	return r, nil
 }
 
 // dialog runs the flows on the message and performs their effects.
