@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/kefu-chat/kefu/api"
@@ -44,9 +43,6 @@ func SessionID(identities func(channel, userID string) string, channel, userID s
 // channel that can only show text (Rasa's OutputChannel default). Text parts
 // pass through; a part of any other type (buttons, quick replies, images)
 // becomes its Text. Parts with no text are dropped.
-//
-// engine.Part carries only Type and Text today; when it gains options,
-// NumberedText is how they degrade.
 func Degrade(parts []engine.Part) []string {
 	out := make([]string, 0, len(parts))
 	for _, p := range parts {
@@ -56,20 +52,6 @@ func Degrade(parts []engine.Part) []string {
 		out = append(out, p.Text)
 	}
 	return out
-}
-
-// NumberedText degrades a prompt with options to numbered text:
-// "请选择\n1. 退款\n2. 换货".
-func NumberedText(prompt string, options []string) string {
-	var b strings.Builder
-	b.WriteString(prompt)
-	for i, o := range options {
-		if b.Len() > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(strconv.Itoa(i+1) + ". " + o)
-	}
-	return b.String()
 }
 
 // Split cuts text into pieces of at most n runes, for platforms that limit

@@ -25,15 +25,6 @@ func TestDegrade(t *testing.T) {
 	}
 }
 
-func TestNumberedText(t *testing.T) {
-	if got, want := NumberedText("请选择", []string{"退款", "换货"}), "请选择\n1. 退款\n2. 换货"; got != want {
-		t.Errorf("got %q, want %q", got, want)
-	}
-	if got, want := NumberedText("", []string{"a"}), "1. a"; got != want {
-		t.Errorf("got %q, want %q", got, want)
-	}
-}
-
 func TestSessionID(t *testing.T) {
 	if got := SessionID(nil, "telegram", "7"); got != "telegram:7" {
 		t.Errorf("default = %q", got)

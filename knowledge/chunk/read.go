@@ -49,21 +49,13 @@ var formats = map[string]knowledge.Format{
 // (POST /v1/knowledge/documents), each with the extension Read knows it by.
 var uploads = map[string]string{"markdown": ".md", "text": ".txt", "faq-jsonl": ".jsonl", "faq-csv": ".csv"}
 
+// formatNames are the format names of the extensions in formats.
+var formatNames = map[string]string{".md": "markdown", ".markdown": "markdown", ".txt": "text",
+	".jsonl": "faq-jsonl", ".json": "faq-jsonl", ".csv": "faq-csv"}
+
 // FormatOf returns the format name of a file name by its extension:
 // markdown, text, faq-jsonl or faq-csv; "" when Read does not know it.
-func FormatOf(name string) string {
-	switch ext := strings.ToLower(path.Ext(name)); ext {
-	case ".json":
-		return "faq-jsonl"
-	default:
-		for f, e := range uploads {
-			if e == ext || (f == "markdown" && ext == ".markdown") {
-				return f
-			}
-		}
-	}
-	return ""
-}
+func FormatOf(name string) string { return formatNames[strings.ToLower(path.Ext(name))] }
 
 // Extension returns the file extension of a format name, and whether the
 // name is known.

@@ -453,8 +453,8 @@ func (g *Gateway) Stream(ctx context.Context, routeName string, req providers.Re
 		res.Stream = &proxy{g: g, in: in, rt: rt, s: s, first: &first, res: res, cancel: cancel, release: release, start: start}
 		return nil
 	})
-	if err != nil || res.Stream == nil {
-		release() // the stream, when there is one, releases the route's slot
+	if err != nil {
+		release() // otherwise the stream releases the route's slot
 	}
 	return res, err
 }
