@@ -67,6 +67,31 @@ func buildFile(t *testing.T, path string) *App {
 	return a
 }
 
+// writeDemoConfig writes a kefu.yaml in a temporary folder with the demo
+// model and flows, a fresh session store and the demo's order service at
+// an address that refuses connections, followed by extra; it returns the
+// file's path.
+func writeDemoConfig(t *testing.T, extra string) string {
+	t.Helper()
+	dir := t.TempDir()
+	demoDir := filepath.Dir(demoConfig)
+	path := filepath.Join(dir, "kefu.yaml")
+	yaml := fmt.Sprintf(`
+models:
+  intent: {path: %s}
+flows: ["%s/*.kefu"]
+sessions: {path: %s}
+services:
+  订单服务:
+    base_url: http://127.0.0.1:1
+    operations: {查询: {method: GET, path: "/orders/{订单号}"}, 取消: {method: POST, path: "/orders/{订单号}/cancel"}, 退货: {method: POST, path: "/orders/{订单号}/returns", params: [订单号, 原因]}, 换货: {method: POST, path: "/orders/{订单号}/exchanges", params: [订单号, 原因, 新规格]}, 修改地址: {method: POST, path: "/orders/{订单号}/address", params: [订单号, 新地址]}, 开票: {method: POST, path: "/invoices", params: [订单号, 抬头, 邮箱]}}
+`, filepath.Join(demoDir, "model"), filepath.Join(demoDir, "flows"), filepath.Join(dir, "s.db"))
+	if err := os.WriteFile(path, []byte(yaml+extra), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // serveFile is buildFile served over httptest, with a client whose idle
 // connections are closed at the test's end.
 func serveFile(t *testing.T, path string) (*App, *httptest.Server, *http.Client) {
@@ -434,31 +459,11 @@ sessions: {path: %s}
 // /channels/webhook, and an identity mapping puts it in a given session.
 func TestChannelsMounted(t *testing.T) {
 	demoRuntime(t)
-	dir := t.TempDir()
-	demoDir := filepath.Dir(demoConfig)
-	cfgPath := filepath.Join(dir, "kefu.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
-models:
-  intent: {path: %s}
-flows: ["%s/*.kefu"]
-sessions: {path: %s}
-services:
-  订单服务:
-    base_url: http://127.0.0.1:1
-    operations: {查询: {method: GET, path: "/orders/{订单号}"}, 取消: {method: POST, path: "/orders/{订单号}/cancel"}, 退货: {method: POST, path: "/orders/{订单号}/returns", params: [订单号, 原因]}, 换货: {method: POST, path: "/orders/{订单号}/exchanges", params: [订单号, 原因, 新规格]}, 修改地址: {method: POST, path: "/orders/{订单号}/address", params: [订单号, 新地址]}, 开票: {method: POST, path: "/invoices", params: [订单号, 抬头, 邮箱]}}
+	a := buildFile(t, writeDemoConfig(t, `
 channels:
   webhook: {secret: "0123456789abcdef0123"}
   identities: {"webhook:shop-u1": customer-42}
-`, filepath.Join(demoDir, "model"), filepath.Join(demoDir, "flows"), filepath.Join(dir, "s.db"))), 0o644)
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := Build(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+`))
 	body := `{"user_id":"shop-u1","text":"你好"}`
 	req := httptest.NewRequest("POST", "/channels/webhook", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")

@@ -1,10 +1,7 @@
 package app
 
 import (
-	"fmt"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -14,27 +11,15 @@ import (
 // channel's tenant owns the sessions the channel creates.
 func TestKeyTenantsWired(t *testing.T) {
 	demoRuntime(t)
-	dir := t.TempDir()
-	demoDir := filepath.Dir(demoConfig)
-	cfgPath := filepath.Join(dir, "kefu.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+	a := buildFile(t, writeDemoConfig(t, `
 server:
   keys:
     - {name: web, key: key-web-0123456789, scopes: [chat], tenant: shop-a}
     - {name: app, key: key-app-0123456789, scopes: [chat], tenant: shop-a}
     - {name: shop-b, key: key-b-0123456789ab, scopes: [chat]}
-models:
-  intent: {path: %s}
-flows: ["%s/*.kefu"]
-sessions: {path: %s}
-services:
-  订单服务:
-    base_url: http://127.0.0.1:1
-    operations: {查询: {method: GET, path: "/orders/{订单号}"}, 取消: {method: POST, path: "/orders/{订单号}/cancel"}, 退货: {method: POST, path: "/orders/{订单号}/returns", params: [订单号, 原因]}, 换货: {method: POST, path: "/orders/{订单号}/exchanges", params: [订单号, 原因, 新规格]}, 修改地址: {method: POST, path: "/orders/{订单号}/address", params: [订单号, 新地址]}, 开票: {method: POST, path: "/invoices", params: [订单号, 抬头, 邮箱]}}
 channels:
   webhook: {secret: "0123456789abcdef0123", tenant: shop-a}
-`, filepath.Join(demoDir, "model"), filepath.Join(demoDir, "flows"), filepath.Join(dir, "s.db"))), 0o644)
-	a := buildFile(t, cfgPath)
+`))
 	do := func(method, path, key, body string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
