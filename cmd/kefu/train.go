@@ -34,7 +34,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&unlabelled, "unlabelled", "unlabelled text `file` for masked-LM pretraining (repeatable)")
 	out := fs.String("out", "", "output model `folder`")
 	base := fs.String("base", "", "start from this Hugging Face layout checkpoint `folder`")
-	size := fs.String("size", "", "model size preset: tiny or small (recipe default: tiny)")
+	size := fs.String("size", "", "model size preset: tiny, wide or small (recipe default: tiny)")
 	epochs := fs.Int("epochs", 0, "training epochs (recipe default)")
 	mlm := fs.Int("mlm-epochs", 0, "masked-LM pretraining epochs before fine-tuning")
 	seed := fs.Int("seed", 0, "random seed (recipe default)")

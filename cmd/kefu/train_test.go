@@ -75,12 +75,20 @@ func TestTrainAndFineTune(t *testing.T) {
 		}
 	}
 
-	code, out, stderr = runKefu("train", "--data", data, "--base", first, "--out", second, "--epochs", "2", "--", "--augment", "0")
+	// The fine-tune also runs masked-LM pretraining on unlabelled text, both
+	// in bfloat16 where the CPU has it.
+	unlabelled := filepath.Join(dir, "logs.txt")
+	os.WriteFile(unlabelled, []byte("我的快递三天了还没到\n这件衣服可以退吗\n优惠券怎么用不了\n"), 0o644)
+	code, out, stderr = runKefu("train", "--data", data, "--base", first, "--out", second, "--epochs", "2",
+		"--unlabelled", unlabelled, "--", "--augment", "0", "--mlm-epochs", "1", "--bf16")
 	if code != 0 {
 		t.Fatalf("train --base: code %d\n%s\n%s", code, out, stderr)
 	}
-	if !strings.Contains(stderr, "base: loaded") || !strings.Contains(out, "loads in kefu") {
+	if !strings.Contains(stderr, "base: loaded") || !strings.Contains(stderr, "mlm epoch 1/1") || !strings.Contains(out, "loads in kefu") {
 		t.Errorf("fine-tune output:\nstdout %s\nstderr %s", out, stderr)
+	}
+	if !strings.Contains(stderr, "bfloat16 products") && !strings.Contains(stderr, "no native bfloat16") {
+		t.Errorf("--bf16: neither used nor declined:\n%s", stderr)
 	}
 	// The fine-tuned model keeps the base's vocabulary.
 	a, _ := os.ReadFile(filepath.Join(first, "vocab.txt"))

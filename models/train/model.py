@@ -265,7 +265,9 @@ class MLMHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(c.vocab_size))
 
     def forward(self, h):
-        return self.LayerNorm(F.gelu(self.dense(h))) @ self.decoder_weight.t() + self.bias
+        # float(): under bfloat16 autocast the product comes back bfloat16,
+        # which layer_norm with float32 weights refuses.
+        return self.LayerNorm(F.gelu(self.dense(h)).float()) @ self.decoder_weight.t() + self.bias
 
 
 class Ensemble(nn.Module):

@@ -43,6 +43,7 @@ OOS = "oos"
 PRESETS = {
     # name: (layers, hidden, heads, intermediate)
     "tiny": (2, 128, 2, 512),
+    "wide": (2, 256, 4, 1024),
     "small": (4, 256, 4, 1024),
 }
 
@@ -217,6 +218,23 @@ def clean_outliers(texts, train, stop=wordnet.STOP):
 
 # ------------------------------------------------------------------ training
 
+def native_bf16():
+    """Whether this CPU multiplies bfloat16 natively (else torch emulates
+    it, slower than float32)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast(args):
+    """The training forward pass's precision: with --bf16, matrix products
+    in bfloat16 (weights, optimizer state and losses stay float32)."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16)
+
+
 def batches(items, size, rng=None):
     """Batches of items; with rng, shuffled and bucketed by length so that
     a batch pads little (short customer messages dominate)."""
@@ -378,6 +396,8 @@ def main():
     ap.add_argument("--wordnet-outliers", action="store_true",
                     help="add WordNet's example sentences (from --wordnet) to the outlier text")
     ap.add_argument("--outlier-count", type=int, default=500, help="outlier texts sampled per epoch")
+    ap.add_argument("--bf16", action="store_true",
+                    help="bfloat16 matrix products in training, on CPUs that have them (about 1.7x faster)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--members", type=int, default=1, help="train an ensemble of N seeds, exported as one graph")
@@ -399,6 +419,10 @@ def main():
         if not args.wordnet:
             raise SystemExit("--wordnet-outliers needs --wordnet")
         args.outlier_texts += wordnet.sentences(args.wordnet)
+    if args.bf16 and not native_bf16():
+        if args.member_index is None:
+            log("bf16: this CPU has no native bfloat16 (avx512_bf16 or amx_bf16); training in float32")
+        args.bf16 = False
     torch.set_num_threads(args.threads)
     started = time.time()
 
@@ -523,8 +547,9 @@ def train_member(cfg, tok, train, lab, labels, val_enc, val_gold, base_state, ar
         log("base: loaded %d of %d tensors (classifier re-initialised for %d intents)"
             % (len(load), len(mine), len(labels)))
     nparams = sum(p.numel() for p in model.parameters())
-    log("model: %d layers, hidden %d, vocab %d, n-gram buckets %d, %.2fM parameters"
-        % (cfg.num_hidden_layers, cfg.hidden_size, cfg.vocab_size, cfg.ngram_buckets, nparams / 1e6))
+    log("model: %d layers, hidden %d, vocab %d, n-gram buckets %d, %.2fM parameters%s"
+        % (cfg.num_hidden_layers, cfg.hidden_size, cfg.vocab_size, cfg.ngram_buckets, nparams / 1e6,
+           ", bfloat16 products" if args.bf16 else ""))
 
     if args.mlm_epochs > 0:
         texts = [t for t, _ in train] + [t for p in args.unlabelled for t in read_texts(p)]
@@ -562,12 +587,13 @@ def train_member(cfg, tok, train, lab, labels, val_enc, val_gold, base_state, ar
                 drop = (torch.rand(ids.shape) < args.token_dropout) & (ids != tok.pad_id) \
                     & (ids != tok.cls_id) & (ids != tok.sep_id)
                 ids = ids.masked_fill(drop, tok.unk_id)
-            if model.ngram is not None and args.branch_loss > 0:
-                logits, lb, ln = model.branch_logits(ids, mask, tt)
-                loss = loss_fn(logits, y) + args.branch_loss * (loss_fn(lb, y) + loss_fn(ln, y))
-            else:
-                logits, _ = model(ids, mask, tt)
-                loss = loss_fn(logits, y)
+            with autocast(args):
+                if model.ngram is not None and args.branch_loss > 0:
+                    logits, lb, ln = model.branch_logits(ids, mask, tt)
+                    loss = loss_fn(logits.float(), y) + args.branch_loss * (loss_fn(lb.float(), y) + loss_fn(ln.float(), y))
+                else:
+                    logits, _ = model(ids, mask, tt)
+                    loss = loss_fn(logits.float(), y)
             for o in opts:
                 o.zero_grad()
             loss.backward()
@@ -645,8 +671,10 @@ def pretrain_mlm(model, tok, texts, args, rng):
                         inp[i, j] = rng.randrange(len(tok.inv))
             if (labels != -100).sum() == 0:
                 continue
-            h, _ = model.bert(inp, mask, tt)
-            loss = F.cross_entropy(head(h).view(-1, len(tok.inv)), labels.view(-1), ignore_index=-100)
+            with autocast(args):
+                h, _ = model.bert(inp, mask, tt)
+                pred = head(h).float()
+            loss = F.cross_entropy(pred.view(-1, len(tok.inv)), labels.view(-1), ignore_index=-100)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(params, 1.0)
