@@ -241,7 +241,9 @@ func TestFaultRedisRestart(t *testing.T) {
 		time.Sleep(faulttest.Duration(time.Second, 3*time.Second))
 		before := l.ok()
 		rs.Stop()
-		time.Sleep(faulttest.Duration(time.Second, 3*time.Second))
+		// Longer than the client's 1s read timeout and its retries, or
+		// every turn in flight may simply wait the outage out.
+		time.Sleep(faulttest.Duration(2*time.Second, 3*time.Second))
 		rs.Restart()
 		// Recovery: turns succeed again within a few seconds.
 		deadline := time.Now().Add(10 * time.Second)
