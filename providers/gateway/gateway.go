@@ -260,7 +260,7 @@ func (g *Gateway) Chat(ctx context.Context, routeName string, req providers.Requ
 		return res, err
 	}
 	defer release()
-	err = g.tryRoute(ctx, rt, &res.Attempts, func(in *instance, try int) error {
+	err = g.tryRoute(ctx, rt, &res.Attempts, func(in *instance, try int) (Attempt, error) {
 		start := g.now()
 		actx, cancel := context.WithTimeout(ctx, in.Timeout)
 		actx, sp := tracer().Start(actx, "kefu.provider.attempt", trace.WithAttributes(
@@ -272,12 +272,12 @@ func (g *Gateway) Chat(ctx context.Context, routeName string, req providers.Requ
 		sp.End()
 		cancel()
 		in.releaseSlot()
-		res.Attempts = append(res.Attempts, g.record(in, rt, start, err, resp))
+		a := g.record(in, rt, start, err, resp)
 		if err == nil {
 			res.Response, res.Provider = resp, in.Name
 			res.Cost = in.Prices.Cost(resp.Usage)
 		}
-		return err
+		return a, err
 	})
 	return res, err
 }
@@ -286,9 +286,9 @@ func (g *Gateway) Chat(ctx context.Context, routeName string, req providers.Requ
 // retries, skipping providers whose breaker is open, until an attempt
 // succeeds (nil) or the route gives up: the caller's context ended, an
 // error that no other provider would cure, or every provider failed. It
-// returns the error that ended it. attempt records its own Attempt;
-// skipped providers are recorded in attempts here.
-func (g *Gateway) tryRoute(ctx context.Context, rt *route, attempts *[]Attempt, attempt func(in *instance, try int) error) error {
+// returns the error that ended it. Every attempt, and every provider
+// skipped, is appended to attempts.
+func (g *Gateway) tryRoute(ctx context.Context, rt *route, attempts *[]Attempt, attempt func(in *instance, try int) (Attempt, error)) error {
 	var last error
 	for _, name := range rt.Providers {
 		in := g.inst[name]
@@ -298,7 +298,8 @@ func (g *Gateway) tryRoute(ctx context.Context, rt *route, attempts *[]Attempt, 
 				last = err
 				break
 			}
-			err := attempt(in, try)
+			a, err := attempt(in, try)
+			*attempts = append(*attempts, a)
 			if err == nil {
 				return nil
 			}
@@ -325,10 +326,13 @@ func (g *Gateway) tryRoute(ctx context.Context, rt *route, attempts *[]Attempt, 
 	return last
 }
 
+func newAttempt(provider string, d time.Duration) Attempt {
+	return Attempt{Provider: provider, Duration: d, Ms: float64(d.Microseconds()) / 1000}
+}
+
 // record updates the breaker and metrics for one attempt.
 func (g *Gateway) record(in *instance, rt *route, start time.Time, err error, resp *providers.Response) Attempt {
-	d := g.now().Sub(start)
-	a := Attempt{Provider: in.Name, Duration: d, Ms: float64(d.Microseconds()) / 1000}
+	a := newAttempt(in.Name, g.now().Sub(start))
 	kind := "ok"
 	if err != nil {
 		kind = string(providers.KindOf(err))
@@ -351,7 +355,7 @@ func (g *Gateway) record(in *instance, rt *route, start time.Time, err error, re
 		g.m.cost.WithLabelValues(in.Name, rt.Name).Add(in.Prices.Cost(u))
 	}
 	g.m.requests.WithLabelValues(in.Name, kind).Inc()
-	g.m.duration.WithLabelValues(in.Name).Observe(d.Seconds())
+	g.m.duration.WithLabelValues(in.Name).Observe(a.Duration.Seconds())
 	g.m.breaker.WithLabelValues(in.Name).Set(float64(in.br.state()))
 	return a
 }
@@ -417,7 +421,7 @@ func (g *Gateway) Stream(ctx context.Context, routeName string, req providers.Re
 	if err != nil {
 		return res, err
 	}
-	err = g.tryRoute(ctx, rt, &res.Attempts, func(in *instance, try int) error {
+	err = g.tryRoute(ctx, rt, &res.Attempts, func(in *instance, try int) (Attempt, error) {
 		start := g.now()
 		// The attempt's timeout bounds the wait for the first chunk;
 		// after it the caller's context governs the stream.
@@ -444,14 +448,11 @@ func (g *Gateway) Stream(ctx context.Context, routeName string, req providers.Re
 			if !stopped && ctx.Err() == nil {
 				err = &providers.Error{Provider: in.Name, Kind: providers.KindTimeout, Message: "no first token within " + in.Timeout.String(), Err: err}
 			}
-			res.Attempts = append(res.Attempts, g.record(in, rt, start, err, nil))
-			return err
+			return g.record(in, rt, start, err, nil), err
 		}
 		res.Provider = in.Name
-		d := g.now().Sub(start)
-		res.Attempts = append(res.Attempts, Attempt{Provider: in.Name, Duration: d, Ms: float64(d.Microseconds()) / 1000})
 		res.Stream = &proxy{g: g, in: in, rt: rt, s: s, first: &first, res: res, cancel: cancel, release: release, start: start}
-		return nil
+		return newAttempt(in.Name, g.now().Sub(start)), nil
 	})
 	if err != nil {
 		release() // otherwise the stream releases the route's slot
