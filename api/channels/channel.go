@@ -66,18 +66,6 @@ func Split(text string, n int) []string {
 	return append(out, string(r))
 }
 
-// Error codes the adapters send in the error envelope: the /v1 API's own.
-const (
-	CodeUnauthenticated  = api.CodeUnauthenticated
-	CodeInvalidJSON      = api.CodeInvalidJSON
-	CodeInvalidArgument  = api.CodeInvalidArgument
-	CodeBodyTooLarge     = api.CodeBodyTooLarge
-	CodeMethodNotAllowed = api.CodeMethodNotAllowed
-	CodeUnavailable      = api.CodeUnavailable
-	CodePermissionDenied = api.CodePermissionDenied
-	CodeInternal         = api.CodeInternal
-)
-
 // WriteJSON writes v as a JSON response with status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -86,13 +74,14 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // WriteError writes the /v1 error envelope:
-// {"error":{"code":…,"message":…}}. message is shown to the client.
-func WriteError(w http.ResponseWriter, status int, code, message string) {
+// {"error":{"code":…,"message":…}}, with the status the API gives code.
+// message is shown to the client.
+func WriteError(w http.ResponseWriter, code, message string) {
 	type body struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	}
-	WriteJSON(w, status, map[string]body{"error": {Code: code, Message: message}})
+	WriteJSON(w, api.NewError(code, message).Status, map[string]body{"error": {Code: code, Message: message}})
 }
 
 // ReadPost reads a POST body of at most limit bytes. On a wrong method or a
@@ -100,16 +89,16 @@ func WriteError(w http.ResponseWriter, status int, code, message string) {
 func ReadPost(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		WriteError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "use POST")
+		WriteError(w, api.CodeMethodNotAllowed, "use POST")
 		return nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		WriteError(w, http.StatusRequestEntityTooLarge, CodeBodyTooLarge, fmt.Sprintf("body is larger than %d bytes", limit))
+		WriteError(w, api.CodeBodyTooLarge, fmt.Sprintf("body is larger than %d bytes", limit))
 	case err != nil:
-		WriteError(w, http.StatusBadRequest, CodeInvalidArgument, "could not read the body")
+		WriteError(w, api.CodeInvalidArgument, "could not read the body")
 	default:
 		return body, true
 	}

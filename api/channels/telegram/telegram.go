@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kefu-chat/kefu/api"
 	"github.com/kefu-chat/kefu/api/channels"
 	"github.com/kefu-chat/kefu/engine"
 )
@@ -39,7 +40,6 @@ const (
 	DefaultAPIBase   = "https://api.telegram.org"
 	DefaultChannel   = "telegram"
 	DefaultErrorText = "抱歉，系统繁忙，请稍后再试。"
-	maxBodyBytes     = 1 << 20
 	maxMessageRunes  = 4096 // Telegram's limit for one message
 )
 
@@ -111,10 +111,10 @@ type message struct {
 func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	got := r.Header.Get(SecretHeader)
 	if b.cfg.Secret == "" || subtle.ConstantTimeCompare([]byte(got), []byte(b.cfg.Secret)) != 1 {
-		channels.WriteError(w, http.StatusUnauthorized, channels.CodeUnauthenticated, "missing or invalid "+SecretHeader)
+		channels.WriteError(w, api.CodeUnauthenticated, "missing or invalid "+SecretHeader)
 		return
 	}
-	body, ok := channels.ReadPost(w, r, maxBodyBytes)
+	body, ok := channels.ReadPost(w, r, api.DefaultMaxBodyBytes)
 	if !ok {
 		return
 	}
@@ -122,7 +122,7 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Message *message `json:"message"`
 	}
 	if err := json.Unmarshal(body, &u); err != nil {
-		channels.WriteError(w, http.StatusBadRequest, channels.CodeInvalidJSON, "body is not a Telegram Update")
+		channels.WriteError(w, api.CodeInvalidJSON, "body is not a Telegram Update")
 		return
 	}
 	m := u.Message
@@ -132,7 +132,7 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !b.q.Add(uint64(m.Chat.ID), func() { b.handle(m) }) {
 		w.Header().Set("Retry-After", "5")
-		channels.WriteError(w, http.StatusServiceUnavailable, channels.CodeUnavailable, "busy; retry later")
+		channels.WriteError(w, api.CodeUnavailable, "busy; retry later")
 		return
 	}
 	w.WriteHeader(http.StatusOK)

@@ -113,7 +113,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.verify(r.Header.Get(SignatureHeader), body) {
-		channels.WriteError(w, http.StatusUnauthorized, channels.CodeUnauthenticated, "missing or invalid "+SignatureHeader)
+		channels.WriteError(w, api.CodeUnauthenticated, "missing or invalid "+SignatureHeader)
 		return
 	}
 	var req request
@@ -124,11 +124,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil && strings.HasPrefix(err.Error(), "json: unknown field") {
 			msg = strings.TrimPrefix(err.Error(), "json: ")
 		}
-		channels.WriteError(w, http.StatusBadRequest, channels.CodeInvalidJSON, msg)
+		channels.WriteError(w, api.CodeInvalidJSON, msg)
 		return
 	}
 	if msg := h.check(req); msg != "" {
-		channels.WriteError(w, http.StatusBadRequest, channels.CodeInvalidArgument, msg)
+		channels.WriteError(w, api.CodeInvalidArgument, msg)
 		return
 	}
 	meta := make(map[string]string, len(req.Metadata)+1)
@@ -145,14 +145,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.log.ErrorContext(r.Context(), "channels/webhook: turn failed", "channel", h.cfg.Channel, "session", sid, "err", err)
 		if errors.Is(err, engine.ErrStore) {
-			channels.WriteError(w, http.StatusServiceUnavailable, channels.CodeUnavailable, "sessions are unavailable; try again shortly")
+			channels.WriteError(w, api.CodeUnavailable, "sessions are unavailable; try again shortly")
 			return
 		}
 		if errors.Is(err, engine.ErrForbidden) {
-			channels.WriteError(w, http.StatusForbidden, channels.CodePermissionDenied, "the session belongs to another tenant")
+			channels.WriteError(w, api.CodePermissionDenied, "the session belongs to another tenant")
 			return
 		}
-		channels.WriteError(w, http.StatusInternalServerError, channels.CodeInternal, "internal error")
+		channels.WriteError(w, api.CodeInternal, "internal error")
 		return
 	}
 	out := response{SessionID: sid, Replies: []engine.Part{}, Route: rep.Route, Handoff: rep.Handoff}
