@@ -575,10 +575,9 @@ def train_member(cfg, tok, train, lab, labels, val_enc, val_gold, base_state, ar
         items = [(tok.encode(t), lab[i]) for t, i in train]
         for _ in range(args.augment):
             items.extend((tok.encode(augment(t, rng, args.synonyms)), lab[i]) for t, i in train)
-        if args.outlier_texts:
+        if extra:
             # A fresh sample of unrelated text each epoch, labelled oos.
-            k = min(args.outlier_count, len(args.outlier_texts))
-            items.extend((tok.encode(t), lab[OOS]) for t in rng.sample(args.outlier_texts, k))
+            items.extend((tok.encode(t), lab[OOS]) for t in rng.sample(args.outlier_texts, extra))
         tot, correct, seen = 0.0, 0, 0
         for chunk in batches(items, args.batch, rng):
             ids, mask, tt = collate([s for s, _ in chunk], tok.pad_id)
