@@ -9,6 +9,8 @@ import (
 	"math"
 	"time"
 	"unique"
+
+	"github.com/kefu-chat/kefu/internal/wire"
 )
 
 // The storage encoding, format 2, is binary: a format byte (2; format 1
@@ -32,32 +34,31 @@ func Encode(dst []byte, s *Session) ([]byte, error) {
 		return dst, fmt.Errorf("session: encode %q: dialog state is not valid JSON", s.ID)
 	}
 	b := append(dst, formatBinary)
-	b = appendString(b, s.ID)
-	b = appendString(b, s.UserID)
-	b = appendString(b, s.Channel)
-	b = appendString(b, s.Tenant)
+	b = wire.AppendString(b, s.ID)
+	b = wire.AppendString(b, s.UserID)
+	b = wire.AppendString(b, s.Channel)
+	b = wire.AppendString(b, s.Tenant)
 	b = binary.AppendVarint(b, unixNano(s.Created))
 	b = binary.AppendVarint(b, unixNano(s.Updated))
 	b = binary.AppendUvarint(b, uint64(len(s.Turns)))
 	for _, t := range s.Turns {
-		b = appendString(b, t.ID)
+		b = wire.AppendString(b, t.ID)
 		b = binary.AppendVarint(b, unixNano(t.At))
-		b = appendString(b, t.Text)
+		b = wire.AppendString(b, t.Text)
 		b = binary.AppendUvarint(b, uint64(len(t.Replies)))
 		for _, r := range t.Replies {
-			b = appendString(b, r)
+			b = wire.AppendString(b, r)
 		}
-		b = appendString(b, t.Intent)
-		b = appendString(b, t.Route)
+		b = wire.AppendString(b, t.Intent)
+		b = wire.AppendString(b, t.Route)
 	}
-	b = binary.AppendUvarint(b, uint64(len(s.Dialog)))
-	b = append(b, s.Dialog...)
+	b = wire.AppendBytes(b, s.Dialog)
 	if h := s.Handoff; h != nil {
 		b = append(b, 1)
-		b = appendString(b, h.Queue)
-		b = appendString(b, h.Reason)
+		b = wire.AppendString(b, h.Queue)
+		b = wire.AppendString(b, h.Reason)
 		b = binary.AppendVarint(b, unixNano(h.Since))
-		b = appendString(b, h.Agent)
+		b = wire.AppendString(b, h.Agent)
 	} else {
 		b = append(b, 0)
 	}
@@ -65,11 +66,6 @@ func Encode(dst []byte, s *Session) ([]byte, error) {
 	b = binary.AppendVarint(b, int64(s.Usage.CompletionTokens))
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.Usage.Cost))
 	return b, nil
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
 }
 
 // Decode parses data written by Encode, in either format. The result shares
@@ -82,126 +78,48 @@ func Decode(data []byte) (*Session, error) {
 	if len(data) > 0 && data[0] == '{' {
 		return decodeJSON(data)
 	}
-	d := decoder{b: data}
-	if f := d.byte(); f != formatBinary {
-		if d.err != nil {
-			return nil, fmt.Errorf("session: decode: %w", d.err)
+	d := wire.NewDecoder(data, errShort)
+	if f := d.Byte(); f != formatBinary {
+		if d.Err() != nil {
+			return nil, fmt.Errorf("session: decode: %w", d.Err())
 		}
 		return nil, fmt.Errorf("session: decode: unknown format %d", f)
 	}
-	s := &Session{ID: d.string(), UserID: d.string(), Channel: intern(d.string()), Tenant: intern(d.string()),
-		Created: fromUnixNano(d.varint()), Updated: fromUnixNano(d.varint())}
+	s := &Session{ID: d.String(), UserID: d.String(), Channel: intern(d.String()), Tenant: intern(d.String()),
+		Created: fromUnixNano(d.Varint()), Updated: fromUnixNano(d.Varint())}
 	// Each turn takes at least 6 bytes: a count past what is left is
 	// corrupt, and must not size an allocation.
-	if n := d.count(6); n > 0 {
+	if n := d.Count(6); n > 0 {
 		s.Turns = make([]Turn, n)
 		for i := range s.Turns {
 			t := &s.Turns[i]
-			t.ID, t.At, t.Text = d.string(), fromUnixNano(d.varint()), d.string()
-			if m := d.count(1); m > 0 {
+			t.ID, t.At, t.Text = d.String(), fromUnixNano(d.Varint()), d.String()
+			if m := d.Count(1); m > 0 {
 				t.Replies = make([]string, m)
 				for j := range t.Replies {
-					t.Replies[j] = d.string()
+					t.Replies[j] = d.String()
 				}
 			}
-			t.Intent, t.Route = intern(d.string()), intern(d.string())
+			t.Intent, t.Route = intern(d.String()), intern(d.String())
 		}
 	}
-	if dialog := d.bytes(); len(dialog) > 0 {
+	if dialog := d.Bytes(); len(dialog) > 0 {
 		s.Dialog = json.RawMessage(bytes.Clone(dialog))
 	}
-	if d.byte() == 1 {
-		s.Handoff = &Handoff{Queue: intern(d.string()), Reason: d.string(), Since: fromUnixNano(d.varint()), Agent: d.string()}
+	if d.Byte() == 1 {
+		s.Handoff = &Handoff{Queue: intern(d.String()), Reason: d.String(), Since: fromUnixNano(d.Varint()), Agent: d.String()}
 	}
-	s.Usage = Usage{PromptTokens: int(d.varint()), CompletionTokens: int(d.varint()), Cost: math.Float64frombits(d.uint64())}
-	if d.err == nil && len(d.b) > 0 {
-		d.err = fmt.Errorf("%d bytes after the session", len(d.b))
+	s.Usage = Usage{PromptTokens: int(d.Varint()), CompletionTokens: int(d.Varint()), Cost: math.Float64frombits(d.Uint64())}
+	if d.Len() > 0 {
+		d.Fail(fmt.Errorf("%d bytes after the session", d.Len()))
 	}
-	if d.err != nil {
-		return nil, fmt.Errorf("session: decode %q: %w", s.ID, d.err)
+	if d.Err() != nil {
+		return nil, fmt.Errorf("session: decode %q: %w", s.ID, d.Err())
 	}
 	return s, nil
 }
 
-// decoder reads format 2. The first error sticks: later reads return
-// zero values, and Decode reports it.
-type decoder struct {
-	b   []byte
-	err error
-}
-
 var errShort = errors.New("truncated")
-
-func (d *decoder) fail(err error) {
-	if d.err == nil {
-		d.err = err
-	}
-	d.b = nil
-}
-
-func (d *decoder) byte() byte {
-	if len(d.b) < 1 {
-		d.fail(errShort)
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail(errShort)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail(errShort)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) uint64() uint64 {
-	if len(d.b) < 8 {
-		d.fail(errShort)
-		return 0
-	}
-	v := binary.LittleEndian.Uint64(d.b)
-	d.b = d.b[8:]
-	return v
-}
-
-// count reads a count of items of at least size bytes each.
-func (d *decoder) count(size int) int {
-	n := d.uvarint()
-	if n > uint64(len(d.b)/size) {
-		d.fail(errShort)
-		return 0
-	}
-	return int(n)
-}
-
-// bytes returns the next length-prefixed bytes, aliasing d.b.
-func (d *decoder) bytes() []byte {
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.fail(errShort)
-		return nil
-	}
-	v := d.b[:n]
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) string() string { return string(d.bytes()) }
 
 // Format 1: JSON with short keys and times as Unix nanoseconds.
 type wireSession struct {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/kefu-chat/kefu/internal/wire"
 	"github.com/kefu-chat/kefu/knowledge"
 )
 
@@ -56,8 +57,7 @@ func appendRecord(dst []byte, c *knowledge.Chunk, gen uint64) ([]byte, error) {
 	}
 	dst = append(dst, recordVersion)
 	dst = binary.AppendUvarint(dst, gen)
-	dst = binary.AppendUvarint(dst, uint64(len(meta)))
-	dst = append(dst, meta...)
+	dst = wire.AppendBytes(dst, meta)
 	dst = binary.AppendUvarint(dst, uint64(len(c.Vector)))
 	for _, x := range c.Vector {
 		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(x))
@@ -75,40 +75,38 @@ func appendRecord(dst []byte, c *knowledge.Chunk, gen uint64) ([]byte, error) {
 // decodeRecord is the inverse of appendRecord. It copies everything out of
 // b, which may be bbolt's memory map.
 func decodeRecord(b []byte) (c knowledge.Chunk, gen uint64, err error) {
-	d := decoder{b: b}
-	if v := d.byte(); v != recordVersion {
-		if d.err == nil {
-			d.err = fmt.Errorf("record version %d, want %d", v, recordVersion)
-		}
-		return c, 0, d.err
+	d := wire.NewDecoder(b, errCorrupt)
+	if v := d.Byte(); v != recordVersion {
+		d.Fail(fmt.Errorf("record version %d, want %d", v, recordVersion))
+		return c, 0, d.Err()
 	}
-	gen = d.uvarint()
-	meta := d.bytes(d.uvarint())
-	if d.err == nil {
+	gen = d.Uvarint()
+	meta := d.Bytes()
+	if d.Err() == nil {
 		if err := json.Unmarshal(meta, &c); err != nil {
 			return c, 0, err
 		}
 	}
-	if n := d.count(4); n > 0 {
+	if n := d.Count(4); n > 0 {
 		c.Vector = make([]float32, n)
 		for i := range c.Vector {
-			c.Vector[i] = math.Float32frombits(d.uint32())
+			c.Vector[i] = math.Float32frombits(d.Uint32())
 		}
 	}
-	if n := d.count(8); n > 0 {
+	if n := d.Count(8); n > 0 {
 		c.Sparse.Indices = make([]uint32, n)
 		c.Sparse.Values = make([]float32, n)
 		for i := range c.Sparse.Indices {
-			c.Sparse.Indices[i] = d.uint32()
+			c.Sparse.Indices[i] = d.Uint32()
 		}
 		for i := range c.Sparse.Values {
-			c.Sparse.Values[i] = math.Float32frombits(d.uint32())
+			c.Sparse.Values[i] = math.Float32frombits(d.Uint32())
 		}
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.err = errCorrupt
+	if d.Len() != 0 {
+		d.Fail(errCorrupt)
 	}
-	return c, gen, d.err
+	return c, gen, d.Err()
 }
 
 // appendIDs encodes a document's chunk ids: uvarint count, then each id as
@@ -116,88 +114,20 @@ func decodeRecord(b []byte) (c knowledge.Chunk, gen uint64, err error) {
 func appendIDs(dst []byte, ids []string) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(ids)))
 	for _, id := range ids {
-		dst = binary.AppendUvarint(dst, uint64(len(id)))
-		dst = append(dst, id...)
+		dst = wire.AppendString(dst, id)
 	}
 	return dst
 }
 
 func decodeIDs(b []byte) ([]string, error) {
-	d := decoder{b: b}
-	n := d.count(1)
+	d := wire.NewDecoder(b, errCorrupt)
+	n := d.Count(1)
 	ids := make([]string, 0, n)
 	for range n {
-		ids = append(ids, string(d.bytes(d.uvarint())))
+		ids = append(ids, d.String())
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.err = errCorrupt
+	if d.Len() != 0 {
+		d.Fail(errCorrupt)
 	}
-	return ids, d.err
-}
-
-// decoder reads a record, remembering the first error; reads after an
-// error return zeros.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) byte() byte {
-	if d.err != nil || len(d.b) < 1 {
-		d.fail()
-		return 0
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-// count reads a uvarint count of items of size bytes each, checking that
-// they fit in what is left.
-func (d *decoder) count(size int) int {
-	n := d.uvarint()
-	if d.err != nil || n > uint64(len(d.b)/size) {
-		d.fail()
-		return 0
-	}
-	return int(n)
-}
-
-func (d *decoder) bytes(n uint64) []byte {
-	if d.err != nil || n > uint64(len(d.b)) {
-		d.fail()
-		return nil
-	}
-	v := d.b[:n]
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) uint32() uint32 {
-	if d.err != nil || len(d.b) < 4 {
-		d.fail()
-		return 0
-	}
-	v := binary.LittleEndian.Uint32(d.b)
-	d.b = d.b[4:]
-	return v
-}
-
-func (d *decoder) fail() {
-	if d.err == nil {
-		d.err = errCorrupt
-	}
+	return ids, d.Err()
 }

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/kefu-chat/kefu/internal/wire"
 )
 
 // The graph snapshot, path + ".hnsw", spares Open from rebuilding the HNSW
@@ -102,8 +104,7 @@ func (s *Store) writeSnapshot() error {
 			w.Write(b)
 			continue
 		}
-		b = binary.AppendUvarint(b, uint64(len(e.chunk.ID)))
-		b = append(b, e.chunk.ID...)
+		b = wire.AppendString(b, e.chunk.ID)
 		level := int(g.levels[slot])
 		b = append(b, byte(level))
 		for l := 0; l <= level; l++ {
@@ -196,13 +197,13 @@ func (s *Store) decodeSnapshot(data []byte) (*snapshot, error) {
 	g := newGraph(dim, m, s.opts.EfConstruction)
 	g.grow(n, nil)
 	ids := make([]string, n)
-	d := decoder{b: data[headerLen:]}
+	d := wire.NewDecoder(data[headerLen:], errCorrupt)
 	for slot := range n {
-		ids[slot] = string(d.bytes(d.uvarint()))
+		ids[slot] = d.String()
 		if ids[slot] == "" {
 			continue
 		}
-		level := int(d.byte())
+		level := int(d.Byte())
 		if level > maxLevel {
 			return nil, errCorrupt
 		}
@@ -213,17 +214,17 @@ func (s *Store) decodeSnapshot(data []byte) (*snapshot, error) {
 		g.nodes++
 		for l := 0; l <= level; l++ {
 			blk := g.block(uint32(slot), l)
-			cnt := d.count(4)
+			cnt := d.Count(4)
 			if cnt > len(blk)-1 {
 				return nil, errCorrupt
 			}
 			blk[0] = uint32(cnt)
 			for i := range cnt {
-				blk[1+i] = d.uint32()
+				blk[1+i] = d.Uint32()
 			}
 		}
 	}
-	if d.err != nil || len(d.b) != 0 {
+	if d.Err() != nil || d.Len() != 0 {
 		return nil, errCorrupt
 	}
 	// Every link must lead to a node present at its level.
