@@ -124,45 +124,16 @@ func queryTerms(query string) []queryTerm {
 	return out
 }
 
-// coverageSparse is Coverage computed from a chunk's sparse vector (its
-// hashed terms) instead of its text.
+// coverageSparse is the calibrated lexical score of a hit: the share of
+// the query's terms (weighted by queryTerms) found in the chunk's sparse
+// vector. It is 1 when the chunk holds the whole query and 0 when they
+// share nothing, whatever the store's BM25 scale.
 func coverageSparse(q []queryTerm, v SparseVector) float64 {
 	var got, all float64
 	for _, t := range q {
 		all += t.w
 		if _, ok := slices.BinarySearch(v.Indices, t.id); ok {
 			got += t.w
-		}
-	}
-	if all == 0 {
-		return 0
-	}
-	return got / all
-}
-
-// Coverage is the calibrated lexical score of a hit: the share of the
-// query's terms found in text, bigrams and words counting twice as much as
-// single characters. It is 1 when the text contains the whole query and 0
-// when they share nothing, whatever the store's BM25 scale.
-func Coverage(query, text string) float64 {
-	have := map[string]bool{}
-	for _, t := range Terms(text) {
-		have[t] = true
-	}
-	var got, all float64
-	seen := map[string]bool{}
-	for _, t := range Terms(query) {
-		if seen[t] {
-			continue
-		}
-		seen[t] = true
-		w := 2.0
-		if len([]rune(t)) == 1 && unicode.Is(unicode.Han, []rune(t)[0]) {
-			w = 1
-		}
-		all += w
-		if have[t] {
-			got += w
 		}
 	}
 	if all == 0 {

@@ -30,7 +30,8 @@ type RetrieverConfig struct {
 // Result is a retrieved chunk. Score is the calibrated match in [0, 1]
 // that the engine's thresholds apply to: DenseWeight·Dense + (1 −
 // DenseWeight)·Lexical. Dense is the cosine similarity of the query and the
-// chunk; Lexical is Coverage of the query by the chunk's match text.
+// chunk; Lexical is the share of the query's terms the chunk holds
+// (bigrams and words counting twice as much as single characters).
 type Result struct {
 	Chunk   Chunk    `json:"chunk"`
 	Score   float64  `json:"score"`

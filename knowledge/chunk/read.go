@@ -35,27 +35,27 @@ func (s Skipped) String() string {
 	return s.Source + ": " + s.Reason
 }
 
-// Formats by file extension, lower-cased.
-var formats = map[string]knowledge.Format{
-	".md":       knowledge.FormatMarkdown,
-	".markdown": knowledge.FormatMarkdown,
-	".txt":      knowledge.FormatText,
-	".jsonl":    knowledge.FormatFAQ,
-	".json":     knowledge.FormatFAQ,
-	".csv":      knowledge.FormatFAQ,
+// Formats by file extension, lower-cased: how Read parses the file, and
+// the format name FormatOf gives it.
+var formats = map[string]struct {
+	kind knowledge.Format
+	name string
+}{
+	".md":       {knowledge.FormatMarkdown, "markdown"},
+	".markdown": {knowledge.FormatMarkdown, "markdown"},
+	".txt":      {knowledge.FormatText, "text"},
+	".jsonl":    {knowledge.FormatFAQ, "faq-jsonl"},
+	".json":     {knowledge.FormatFAQ, "faq-jsonl"},
+	".csv":      {knowledge.FormatFAQ, "faq-csv"},
 }
 
 // uploads are the format names of files sent without a name to go by
 // (POST /v1/knowledge/documents), each with the extension Read knows it by.
 var uploads = map[string]string{"markdown": ".md", "text": ".txt", "faq-jsonl": ".jsonl", "faq-csv": ".csv"}
 
-// formatNames are the format names of the extensions in formats.
-var formatNames = map[string]string{".md": "markdown", ".markdown": "markdown", ".txt": "text",
-	".jsonl": "faq-jsonl", ".json": "faq-jsonl", ".csv": "faq-csv"}
-
 // FormatOf returns the format name of a file name by its extension:
 // markdown, text, faq-jsonl or faq-csv; "" when Read does not know it.
-func FormatOf(name string) string { return formatNames[strings.ToLower(path.Ext(name))] }
+func FormatOf(name string) string { return formats[strings.ToLower(path.Ext(name))].name }
 
 // Extension returns the file extension of a format name, and whether the
 // name is known.
@@ -66,10 +66,7 @@ func Extension(format string) (string, bool) {
 
 // Supported reports whether Read reads a file of this name, by its
 // extension (any case): .md, .markdown, .txt, .jsonl, .json or .csv.
-func Supported(name string) bool {
-	_, ok := formats[strings.ToLower(path.Ext(name))]
-	return ok
-}
+func Supported(name string) bool { return FormatOf(name) != "" }
 
 // Read parses one file's data by the extension of id:
 //
@@ -98,7 +95,7 @@ func Supported(name string) bool {
 // one. The error is for an unsupported extension only (ErrUnsupported).
 func Read(id string, data []byte, tags []string) ([]knowledge.Document, []Skipped, error) {
 	ext := strings.ToLower(path.Ext(id))
-	format, ok := formats[ext]
+	f, ok := formats[ext]
 	if !ok {
 		return nil, nil, fmt.Errorf("chunk: %q: %w (want .md, .markdown, .txt, .jsonl, .json or .csv)", id, ErrUnsupported)
 	}
@@ -108,6 +105,7 @@ func Read(id string, data []byte, tags []string) ([]knowledge.Document, []Skippe
 	}
 	tags = mergeTags(nil, tags)
 	base := strings.TrimSuffix(path.Base(id), path.Ext(id))
+	format := f.kind
 	switch format {
 	case knowledge.FormatMarkdown:
 		title := markdownTitle(content)
