@@ -20,6 +20,7 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import collections
+import itertools
 import json
 import random
 import re
@@ -190,11 +191,17 @@ def augment(text, rng, synonyms=None):
 
 
 def features(text):
-    """The words of text, lower-cased, and for Chinese its character bigrams."""
-    out = set(re.findall(r"[^\W\d_]+", text.lower()))
-    chars = [ch for ch in text if T._is_chinese_char(ord(ch))]
-    out.update(a + b for a, b in zip(chars, chars[1:]))
-    return {f for f in out if not T._is_chinese_char(ord(f[0])) or len(f) == 2}
+    """The words of text, lower-cased, and for Chinese the bigrams within
+    each run of characters: 我要退货，退款 gives 我要 要退 退货 退款, not 货退."""
+    out = set()
+    for run in re.findall(r"[^\W\d_]+", text.lower()):
+        for cjk, seg in itertools.groupby(run, lambda ch: T._is_chinese_char(ord(ch))):
+            seg = "".join(seg)
+            if cjk:
+                out.update(seg[i:i + 2] for i in range(len(seg) - 1))
+            else:
+                out.add(seg)
+    return out
 
 
 def clean_outliers(texts, train, stop=wordnet.STOP):
