@@ -93,7 +93,8 @@ func (e *Engine) generate(ctx context.Context, sess *session.Session, req Reques
 	if errors.Is(err, errLeak) {
 		account(sess, r, res) // the tokens were spent all the same
 		e.log.WarnContext(ctx, "generated reply withheld: it repeats the system prompt", "session", sess.ID, "provider", res.Provider)
-		r.Reason, r.guarded = reasonGuard, true
+		r.Reason = reasonGuard
+		r.guarded++
 		from := len(r.Replies)
 		e.afterFailure(r)
 		if streamed {
@@ -155,7 +156,7 @@ func (e *Engine) flowGenerate(ctx context.Context, sess *session.Session, req Re
 	account(sess, rep, res)
 	if e.leakGuard().leaks(res.Response.Text) {
 		e.log.WarnContext(ctx, "flow's generated reply withheld: it repeats the system prompt", "session", sess.ID, "provider", res.Provider)
-		rep.guarded = true
+		rep.guarded++
 		return runtime.CallResult{Err: errLeak} // the flow's failure path says its polite default
 	}
 	return runtime.CallResult{Value: res.Response.Text}

@@ -87,9 +87,7 @@ func (m *Metrics) observe(r *Reply) {
 	if r.newHandoff {
 		m.handoffs.Inc()
 	}
-	if r.guarded {
-		m.guarded.Inc()
-	}
+	m.guarded.Add(float64(r.guarded))
 	switch {
 	case len(r.Sources) == 0:
 	case r.Route == RouteKnowledge:

@@ -157,5 +157,5 @@ type Reply struct {
 
 	queue      string // the handoff queue a flow named
 	newHandoff bool   // this turn put the session in the queue
-	guarded    bool   // the leak guard withheld a generated reply
+	guarded    int    // generated replies the leak guard withheld
 }
