@@ -149,6 +149,12 @@ func TestDecodeErrors(t *testing.T) {
 	for n := 1; n < len(good); n += 7 {
 		bad = append(bad, string(good[:n])) // truncated anywhere
 	}
+	plain, err := session.Encode(nil, &session.Session{ID: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain[len(plain)-11] = 2 // the handoff flag: 0 or 1 (two usage varints and the cost follow)
+	bad = append(bad, string(plain))
 	for _, in := range bad {
 		if _, err := session.Decode([]byte(in)); err == nil || !strings.HasPrefix(err.Error(), "session: decode") {
 			t.Errorf("Decode(%q) = %v, want a session: decode error", in, err)
