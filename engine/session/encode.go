@@ -183,6 +183,9 @@ func decodeJSON(data []byte) (*Session, error) {
 	if len(w.Turns) > 0 {
 		s.Turns = make([]Turn, len(w.Turns))
 		for i, t := range w.Turns {
+			if len(t.Replies) == 0 {
+				t.Replies = nil // "r":[] decodes as empty, not nil
+			}
 			s.Turns[i] = Turn{ID: t.ID, At: fromUnixNano(t.At), Text: t.Text, Replies: t.Replies, Intent: intern(t.Intent), Route: intern(t.Route)}
 		}
 	}
