@@ -25,6 +25,15 @@ var repoRoot = func() string { p, _ := filepath.Abs("../.."); return p }()
 
 var demoModel = filepath.Join(repoRoot, "testdata/bots/demo/model")
 
+// benchModel is the model the benchmarks run: the demo bot's, or the
+// folder named by $KEFU_BENCH_MODEL.
+func benchModel() string {
+	if d := os.Getenv("KEFU_BENCH_MODEL"); d != "" {
+		return d
+	}
+	return demoModel
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	onnx.Shutdown()
@@ -52,8 +61,13 @@ func requireRuntime(t testing.TB) {
 
 func openDemo(t testing.TB, o onnx.ClassifierOptions) *onnx.Classifier {
 	t.Helper()
+	return openModel(t, demoModel, o)
+}
+
+func openModel(t testing.TB, dir string, o onnx.ClassifierOptions) *onnx.Classifier {
+	t.Helper()
 	requireRuntime(t)
-	f, err := models.OpenFolder(demoModel, 0)
+	f, err := models.OpenFolder(dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +344,9 @@ func TestLoadErrors(t *testing.T) {
 }
 
 // latencies runs fn n times per caller with callers goroutines and returns
-// the per-call durations.
+// the per-call durations. It reports preempt/op: how often per call a
+// thread was switched out for another (Linux), which is what stretches a
+// call under load on a small machine.
 func latencies(b *testing.B, callers int, fn func() error) []time.Duration {
 	var mu sync.Mutex
 	var all []time.Duration
@@ -340,6 +356,7 @@ func latencies(b *testing.B, callers int, fn func() error) []time.Duration {
 		per = 1
 	}
 	b.ResetTimer()
+	pre := preemptions()
 	for g := 0; g < callers; g++ {
 		wg.Add(1)
 		go func() {
@@ -360,6 +377,9 @@ func latencies(b *testing.B, callers int, fn func() error) []time.Duration {
 	}
 	wg.Wait()
 	b.StopTimer()
+	if post := preemptions(); pre >= 0 && len(all) > 0 {
+		b.ReportMetric(float64(post-pre)/float64(len(all)), "preempt/op")
+	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	return all
 }
@@ -390,7 +410,7 @@ func serverProcs(b *testing.B, inFlight int) {
 // BenchmarkClassify is one caller, one call at a time.
 func BenchmarkClassify(b *testing.B) {
 	serverProcs(b, 0)
-	c := openDemo(b, onnx.ClassifierOptions{})
+	c := openModel(b, benchModel(), onnx.ClassifierOptions{})
 	i := 0
 	d := latencies(b, 1, func() error {
 		i++
@@ -411,7 +431,7 @@ func BenchmarkClassify32(b *testing.B) {
 	var held []time.Duration
 	inFlight, _ := strconv.Atoi(os.Getenv("KEFU_BENCH_IN_FLIGHT")) // 0: the default
 	serverProcs(b, inFlight)
-	c := openDemo(b, onnx.ClassifierOptions{Options: onnx.Options{MaxInFlight: inFlight, Observe: func(_, r time.Duration) {
+	c := openModel(b, benchModel(), onnx.ClassifierOptions{Options: onnx.Options{MaxInFlight: inFlight, Observe: func(_, r time.Duration) {
 		mu.Lock()
 		held = append(held, r)
 		mu.Unlock()
@@ -439,4 +459,57 @@ func BenchmarkClassify32(b *testing.B) {
 	}
 	b.ReportMetric(float64(inFlight), "in-flight")
 	b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "procs")
+}
+
+var floorSink float32
+
+// BenchmarkFloor measures this machine rather than kefu: the latency
+// percentiles of plain Go loops about as long as a demo-model call, one
+// that sums a 2 MB array (about the demo model's weights, which a call
+// reads) and one that never leaves its registers. On a shared host the first shows how much other tenants
+// stretch code that reads memory, which a classification's tail cannot
+// beat.
+func BenchmarkFloor(b *testing.B) {
+	buf := make([]float32, 512<<10) // 2 MB, about the demo model's weights
+	for i := range buf {
+		buf[i] = float32(i % 7)
+	}
+	memory := func() float32 {
+		var s0, s1, s2, s3 float32
+		for range 2 {
+			for j := 0; j < len(buf); j += 4 {
+				s0 += buf[j]
+				s1 += buf[j+1]
+				s2 += buf[j+2]
+				s3 += buf[j+3]
+			}
+		}
+		return s0 + s1 + s2 + s3
+	}
+	registers := func() float32 {
+		var s [8]float32
+		for i := range s {
+			s[i] = float32(i)
+		}
+		for range 30000 {
+			for i := range s {
+				s[i] = s[i]*1.0000001 + 0.1
+			}
+		}
+		return s[0] + s[7]
+	}
+	for _, bc := range []struct {
+		name string
+		fn   func() float32
+	}{{"memory", memory}, {"registers", registers}} {
+		b.Run(bc.name, func(b *testing.B) {
+			d := latencies(b, 1, func() error {
+				floorSink = bc.fn()
+				return nil
+			})
+			b.ReportMetric(pct(d, 0.5), "p50-ms")
+			b.ReportMetric(pct(d, 0.99), "p99-ms")
+			b.ReportMetric(pct(d, 0.99)/pct(d, 0.5), "p99/p50")
+		})
+	}
 }
