@@ -465,10 +465,9 @@ var floorSink float32
 
 // BenchmarkFloor measures this machine rather than kefu: the latency
 // percentiles of plain Go loops about as long as a demo-model call, one
-// that sums a 2 MB array (about the demo model's weights, which a call
-// reads) and one that never leaves its registers. On a shared host the first shows how much other tenants
-// stretch code that reads memory, which a classification's tail cannot
-// beat.
+// that sums a 2 MB array (about the weights a call reads) and one that
+// never leaves its registers. Their p99/p50 is the spread a shared host
+// gives any code, the floor under a classification's own.
 func BenchmarkFloor(b *testing.B) {
 	buf := make([]float32, 512<<10) // 2 MB, about the demo model's weights
 	for i := range buf {
