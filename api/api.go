@@ -80,6 +80,10 @@ type Options struct {
 	Keys []APIKey
 	// Limits bound turns per key, per session and in flight.
 	Limits Limits
+	// Admission, when set, applies the turn limits instead of Limits: pass
+	// the one the channel adapters use (channels.Limited) so that the API
+	// and the channels share one budget.
+	Admission *Admission
 	// CORSOrigins may call the API from a browser ("*": any).
 	CORSOrigins []string
 }
@@ -98,9 +102,7 @@ type server struct {
 	logger       *slog.Logger
 	metrics      *metrics
 	auth         *auth
-	perKey       *limiter
-	perSession   *limiter
-	turns        chan struct{}
+	admission    *Admission
 	reload       func(context.Context) error
 }
 
@@ -131,11 +133,10 @@ func New(opts Options) http.Handler {
 		metrics:      newMetrics(opts.Registry, opts.Version),
 		auth:         newAuth(opts.Keys),
 		reload:       opts.Reload,
-		perKey:       newLimiter(opts.Limits.PerKey),
-		perSession:   newLimiter(opts.Limits.PerSession),
+		admission:    opts.Admission,
 	}
-	if opts.Limits.MaxConcurrent > 0 {
-		s.turns = make(chan struct{}, opts.Limits.MaxConcurrent)
+	if s.admission == nil {
+		s.admission = NewAdmission(opts.Limits)
 	}
 
 	mux := chi.NewRouter()

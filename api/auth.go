@@ -190,32 +190,59 @@ func (l *limiter) allow(name string, now time.Time) (bool, time.Duration) {
 	return true, 0
 }
 
-// admitTurn applies the turn limits for a session; release must be called
-// when the turn ends. A session's budget is per tenant, so another
-// tenant's refused attempts on its id do not spend the owner's.
-func (s *server) admitTurn(r *http.Request, session string) (func(), error) {
-	now := time.Now()
-	key, tenant := "-", ""
-	if k := callerKey(r); k != nil {
-		key, tenant = k.name, k.tenant
+// Admission applies Limits to turns. The server and the channel adapters
+// (channels.Limited) share one, so a session has one budget however its
+// messages arrive and max_concurrent_turns bounds every turn. It is safe
+// for concurrent use.
+type Admission struct {
+	perKey     *limiter
+	perSession *limiter
+	turns      chan struct{}
+}
+
+// NewAdmission returns an Admission applying l.
+func NewAdmission(l Limits) *Admission {
+	a := &Admission{perKey: newLimiter(l.PerKey), perSession: newLimiter(l.PerSession)}
+	if l.MaxConcurrent > 0 {
+		a.turns = make(chan struct{}, l.MaxConcurrent)
 	}
-	if ok, wait := s.perKey.allow(key, now); !ok {
+	return a
+}
+
+// Admit admits one turn on session for the caller named key (an API key's
+// name, or a channel's) acting for tenant. It refuses with a 429
+// rate_limited or 503 overloaded *Error whose RetryAfter says when to try
+// again; otherwise release must be called when the turn ends. A session's
+// budget is per tenant, so another tenant's refused attempts on its id do
+// not spend the owner's.
+func (a *Admission) Admit(key, tenant, session string) (release func(), err error) {
+	now := time.Now()
+	if ok, wait := a.perKey.allow(key, now); !ok {
 		return nil, rateLimited("too many turns for this API key", wait)
 	}
-	if ok, wait := s.perSession.allow(tenant+"\x00"+session, now); !ok {
+	if ok, wait := a.perSession.allow(tenant+"\x00"+session, now); !ok {
 		return nil, rateLimited("too many messages in this session; slow down", wait)
 	}
-	if s.turns == nil {
+	if a.turns == nil {
 		return func() {}, nil
 	}
 	select {
-	case s.turns <- struct{}{}:
-		return func() { <-s.turns }, nil
+	case a.turns <- struct{}{}:
+		return func() { <-a.turns }, nil
 	default:
 		e := NewError(CodeOverloaded, "the server is busy; retry shortly")
 		e.retryAfter = time.Second
 		return nil, e
 	}
+}
+
+// admitTurn applies the turn limits for a session of the request's key.
+func (s *server) admitTurn(r *http.Request, session string) (func(), error) {
+	key, tenant := "-", ""
+	if k := callerKey(r); k != nil {
+		key, tenant = k.name, k.tenant
+	}
+	return s.admission.Admit(key, tenant, session)
 }
 
 // rateLimited is a 429 that says when to retry.

@@ -106,6 +106,10 @@ func (e *Error) Error() string {
 // Unwrap returns Err.
 func (e *Error) Unwrap() error { return e.Err }
 
+// RetryAfter reports when a refused request may be tried again (the
+// Retry-After header of a 429 or 503), or 0.
+func (e *Error) RetryAfter() time.Duration { return e.retryAfter }
+
 // toError maps any error to the *Error rendered for it. An *Error anywhere
 // in err's chain wins; a few standard errors have fixed codes; everything
 // else is internal.

@@ -16,8 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kefu-chat/kefu/api"
 	"github.com/kefu-chat/kefu/engine"
@@ -26,6 +29,45 @@ import (
 // Turner runs one turn. *engine.Engine satisfies it.
 type Turner interface {
 	Turn(ctx context.Context, req engine.Request) (*engine.Reply, error)
+}
+
+// Limited returns a Turner that admits each turn through a before running
+// it on t: the per-key budget under key (by convention "channel:" and the
+// channel's name), the session's budget for the request's tenant, and the
+// turns in flight. A refused turn returns the *api.Error, 429 rate_limited
+// or 503 overloaded. With wait, a refused turn instead waits its
+// RetryAfter and tries again while ctx allows: a channel that has already
+// answered its platform and replies later wants that.
+func Limited(t Turner, a *api.Admission, key string, wait bool) Turner {
+	return limited{t: t, a: a, key: key, wait: wait}
+}
+
+type limited struct {
+	t    Turner
+	a    *api.Admission
+	key  string
+	wait bool
+}
+
+func (l limited) Turn(ctx context.Context, req engine.Request) (*engine.Reply, error) {
+	for {
+		release, err := l.a.Admit(l.key, req.Tenant, req.SessionID)
+		if err == nil {
+			defer release()
+			return l.t.Turn(ctx, req)
+		}
+		var ae *api.Error
+		if !l.wait || !errors.As(err, &ae) || ae.RetryAfter() <= 0 {
+			return nil, err
+		}
+		timer := time.NewTimer(ae.RetryAfter())
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, err
+		case <-timer.C:
+		}
+	}
 }
 
 // SessionID maps a platform user to a kefu session id with identities, or
@@ -77,11 +119,20 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 // {"error":{"code":…,"message":…}}, with the status the API gives code.
 // message is shown to the client.
 func WriteError(w http.ResponseWriter, code, message string) {
+	WriteAPIError(w, api.NewError(code, message))
+}
+
+// WriteAPIError writes e as the /v1 error envelope with its status, and
+// Retry-After when e says when to retry. e.Message is shown to the client.
+func WriteAPIError(w http.ResponseWriter, e *api.Error) {
 	type body struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	}
-	WriteJSON(w, api.NewError(code, message).Status, map[string]body{"error": {Code: code, Message: message}})
+	if d := e.RetryAfter(); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+	}
+	WriteJSON(w, e.Status, map[string]body{"error": {Code: e.Code, Message: e.Message}})
 }
 
 // ReadPost reads a POST body of at most limit bytes. On a wrong method or a

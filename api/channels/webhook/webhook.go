@@ -13,7 +13,9 @@
 //
 // Replies are degraded to text parts (channels.Degrade). Errors use the /v1
 // envelope {"error":{"code":…,"message":…}}: 401 unauthenticated for a
-// missing or wrong signature, 400 for bad input, 413 for a body over 1 MiB.
+// missing or wrong signature, 400 for bad input, 413 for a body over 1 MiB,
+// and, when the handler's Turner is channels.Limited, 429 rate_limited or
+// 503 overloaded with Retry-After.
 package webhook
 
 import (
@@ -143,6 +145,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		SessionID: sid, UserID: req.UserID, Channel: h.cfg.Channel, Text: req.Text, Metadata: meta, Tenant: h.cfg.Tenant,
 	})
 	if err != nil {
+		var refused *api.Error
+		if errors.As(err, &refused) && (refused.Code == api.CodeRateLimited || refused.Code == api.CodeOverloaded) {
+			h.log.WarnContext(r.Context(), "channels/webhook: turn refused", "channel", h.cfg.Channel, "session", sid, "code", refused.Code)
+			channels.WriteAPIError(w, refused)
+			return
+		}
 		h.log.ErrorContext(r.Context(), "channels/webhook: turn failed", "channel", h.cfg.Channel, "session", sid, "err", err)
 		if errors.Is(err, engine.ErrStore) {
 			channels.WriteError(w, api.CodeUnavailable, "sessions are unavailable; try again shortly")

@@ -18,6 +18,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kefu-chat/kefu/api"
+	"github.com/kefu-chat/kefu/api/channels"
 	"github.com/kefu-chat/kefu/engine"
 )
 
@@ -188,5 +190,30 @@ func TestWebhookTurnErrors(t *testing.T) {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("secret logged: %s", logs.String())
 		}
+	}
+}
+
+// TestWebhookLimited: under channels.Limited a message over the session's
+// budget gets the API's 429 with Retry-After, and the turn does not run.
+func TestWebhookLimited(t *testing.T) {
+	ft := &fakeTurner{reply: &engine.Reply{Route: "flow"}}
+	lim := channels.Limited(ft, api.NewAdmission(api.Limits{PerSession: 1}), "channel:webhook", false)
+	h := New(Config{Secret: secret}, lim, Deps{})
+	body := `{"user_id":"u1","text":"在吗"}`
+	if w := post(h, body, sign(secret, body)); w.Code != http.StatusOK {
+		t.Fatalf("first message: %d %s", w.Code, w.Body)
+	}
+	w := post(h, body, sign(secret, body))
+	var got struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != http.StatusTooManyRequests || got.Error.Code != api.CodeRateLimited || w.Header().Get("Retry-After") != "1" {
+		t.Fatalf("second message: %d Retry-After %q %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+	if len(ft.reqs) != 1 {
+		t.Fatalf("%d turns ran, want 1", len(ft.reqs))
 	}
 }

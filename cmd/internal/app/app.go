@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kefu-chat/kefu/api"
+	"github.com/kefu-chat/kefu/api/channels"
 	"github.com/kefu-chat/kefu/api/channels/telegram"
 	webhookchan "github.com/kefu-chat/kefu/api/channels/webhook"
 	"github.com/kefu-chat/kefu/cmd/internal/config"
@@ -182,6 +183,10 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 	}
 	a.rt.Store(rt)
 	a.closers = append(a.closers, func() error { return errors.Join(a.closeRetired(), a.rt.Load().Close()) })
+	// One admission for the API and the channels: a session has one budget
+	// however its messages arrive.
+	admission := api.NewAdmission(api.Limits{PerKey: cfg.Server.Limits.TurnsPerKey, PerSession: cfg.Server.Limits.TurnsPerSession,
+		MaxConcurrent: cfg.Server.Limits.MaxConcurrent})
 	opts := api.Options{
 		Classifier:   liveClassifier{a},
 		Engine:       liveEngine{a},
@@ -194,8 +199,7 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		Registry:     a.Registry,
 		Version:      Version,
 		CORSOrigins:  cfg.Server.CORS,
-		Limits: api.Limits{PerKey: cfg.Server.Limits.TurnsPerKey, PerSession: cfg.Server.Limits.TurnsPerSession,
-			MaxConcurrent: cfg.Server.Limits.MaxConcurrent},
+		Admission:    admission,
 	}
 	for _, k := range cfg.Server.Keys {
 		opts.Keys = append(opts.Keys, api.APIKey{Name: k.Name, Key: k.Key, Scopes: k.Scopes, Tenant: k.TenantName()})
@@ -206,7 +210,7 @@ func Build(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 	if rt.Knowledge != nil {
 		opts.Knowledge = liveKnowledge{a}
 	}
-	opts.Channels = a.channels(cfg, logger)
+	opts.Channels = a.channels(cfg, admission, logger)
 	a.Handler = api.New(opts)
 	return a, nil
 }
@@ -502,16 +506,20 @@ func (l liveEngine) Release(ctx context.Context, id string) (*session.Turn, erro
 	return l.a.rt.Load().Engine.Release(ctx, id)
 }
 
-// channels builds the configured channel adapters over the live engine.
-func (a *App) channels(cfg *config.Config, logger *slog.Logger) map[string]http.Handler {
+// channels builds the configured channel adapters over the live engine,
+// under the API's turn limits: the webhook answers 429 or 503 as the API
+// does, and Telegram, which has already answered its update, waits.
+func (a *App) channels(cfg *config.Config, adm *api.Admission, logger *slog.Logger) map[string]http.Handler {
 	c := cfg.Channels
 	ids := func(channel, user string) string { return c.Identities[channel+":"+user] }
 	out := map[string]http.Handler{}
 	if w := c.Webhook; w != nil {
-		out["webhook"] = webhookchan.New(webhookchan.Config{Secret: w.Secret, Identities: ids, Tenant: w.Tenant}, liveEngine{a}, webhookchan.Deps{Logger: logger})
+		t := channels.Limited(liveEngine{a}, adm, "channel:webhook", false)
+		out["webhook"] = webhookchan.New(webhookchan.Config{Secret: w.Secret, Identities: ids, Tenant: w.Tenant}, t, webhookchan.Deps{Logger: logger})
 	}
 	if tg := c.Telegram; tg != nil {
-		bot := telegram.New(telegram.Config{Token: tg.Token, Secret: tg.Secret, APIBase: tg.APIBase, Identities: ids, Tenant: tg.Tenant}, liveEngine{a}, telegram.Deps{Logger: logger})
+		t := channels.Limited(liveEngine{a}, adm, "channel:telegram", true)
+		bot := telegram.New(telegram.Config{Token: tg.Token, Secret: tg.Secret, APIBase: tg.APIBase, Identities: ids, Tenant: tg.Tenant}, t, telegram.Deps{Logger: logger})
 		// Closed before the engine's parts: it finishes queued turns.
 		a.closers = append(a.closers, func() error { bot.Close(); return nil })
 		out["telegram"] = bot

@@ -475,6 +475,34 @@ channels:
 	}
 }
 
+// TestChannelsShareLimits: the webhook channel and the API spend one
+// session's turn budget, so a customer cannot get around
+// turns_per_second_per_session by switching channels.
+func TestChannelsShareLimits(t *testing.T) {
+	demoRuntime(t)
+	a := buildFile(t, writeDemoConfig(t, `
+server:
+  limits: {turns_per_second_per_session: 1}
+channels:
+  webhook: {secret: "0123456789abcdef0123"}
+  identities: {"webhook:shop-u1": customer-42}
+`))
+	chat := httptest.NewRequest("POST", "/v1/chat", strings.NewReader(`{"session_id":"customer-42","text":"你好"}`))
+	rec := httptest.NewRecorder()
+	a.Handler.ServeHTTP(rec, chat)
+	if rec.Code != 200 {
+		t.Fatalf("API turn: %d %s", rec.Code, rec.Body)
+	}
+	body := `{"user_id":"shop-u1","text":"在吗"}`
+	req := httptest.NewRequest("POST", "/channels/webhook", strings.NewReader(body))
+	req.Header.Set("X-Kefu-Signature", sign("0123456789abcdef0123", body))
+	rec = httptest.NewRecorder()
+	a.Handler.ServeHTTP(rec, req)
+	if rec.Code != http.StatusTooManyRequests || !strings.Contains(rec.Body.String(), `"code":"rate_limited"`) || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("webhook turn on the same session: %d %s", rec.Code, rec.Body)
+	}
+}
+
 // TestTracingExports starts tracing against a local OTLP/HTTP receiver and
 // checks that a span arrives at /v1/traces when the provider shuts down.
 func TestTracingExports(t *testing.T) {
