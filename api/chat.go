@@ -116,14 +116,24 @@ func (s *server) chat(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) checkText(text string) error {
+	if e := CheckText(text, s.maxTextRunes); e != nil {
+		return e
+	}
+	return nil
+}
+
+// CheckText returns the 400 error for a customer's text that is not valid
+// UTF-8, is blank, or is longer than maxRunes code points, or nil. The API
+// and the channel adapters check text with it alike.
+func CheckText(text string, maxRunes int) *Error {
 	if !utf8.ValidString(text) {
 		return BadRequest(CodeInvalidUTF8, "text is not valid UTF-8")
 	}
 	if strings.TrimSpace(text) == "" {
 		return BadRequest(CodeTextEmpty, "text must not be empty")
 	}
-	if n := utf8.RuneCountInString(text); n > s.maxTextRunes {
-		return BadRequest(CodeTextTooLong, fmt.Sprintf("text is %d characters long; the limit is %d", n, s.maxTextRunes))
+	if n := utf8.RuneCountInString(text); n > maxRunes {
+		return BadRequest(CodeTextTooLong, fmt.Sprintf("text is %d characters long; the limit is %d", n, maxRunes))
 	}
 	return nil
 }

@@ -40,7 +40,10 @@ const (
 	DefaultAPIBase   = "https://api.telegram.org"
 	DefaultChannel   = "telegram"
 	DefaultErrorText = "抱歉，系统繁忙，请稍后再试。"
-	maxMessageRunes  = 4096 // Telegram's limit for one message
+	// DefaultTooLongText is sent for a message over MaxTextRunes; %d is
+	// the limit.
+	DefaultTooLongText = "您的消息太长了，请分几条发送，每条不超过 %d 字。"
+	maxMessageRunes    = 4096 // Telegram's limit for one message
 )
 
 // Turner runs one turn; *engine.Engine satisfies it.
@@ -53,10 +56,14 @@ type Config struct {
 	APIBase    string // "" means https://api.telegram.org
 	Channel    string // "" means "telegram"
 	Identities func(channel, userID string) string
-	ErrorText  string        // sent when a turn fails; "" means DefaultErrorText
-	Workers    int           // 0 means 8; one chat always uses the same worker
-	Queue      int           // updates waiting per worker; 0 means 64; full answers 503
-	Timeout    time.Duration // per update, turn and sends; 0 means 60s
+	ErrorText  string // sent when a turn fails; "" means DefaultErrorText
+	// MaxTextRunes caps a message in code points, as server.max_text_runes
+	// does the API's; a longer one gets DefaultTooLongText and no turn. 0
+	// means 2000.
+	MaxTextRunes int
+	Workers      int           // 0 means 8; one chat always uses the same worker
+	Queue        int           // updates waiting per worker; 0 means 64; full answers 503
+	Timeout      time.Duration // per update, turn and sends; 0 means 60s
 	// Tenant owns the sessions this channel creates, and a session of
 	// another tenant is refused; "" acts for the operator (any session).
 	Tenant string
@@ -85,6 +92,7 @@ func New(cfg Config, t Turner, deps Deps) *Bot {
 	cfg.ErrorText = cmp.Or(cfg.ErrorText, DefaultErrorText)
 	cfg.Workers, cfg.Queue = cmp.Or(max(cfg.Workers, 0), 8), cmp.Or(max(cfg.Queue, 0), 64)
 	cfg.Timeout = cmp.Or(max(cfg.Timeout, 0), 60*time.Second)
+	cfg.MaxTextRunes = cmp.Or(max(cfg.MaxTextRunes, 0), api.DefaultMaxTextRunes)
 	b := &Bot{cfg: cfg, t: t, log: deps.Logger, client: deps.Client}
 	b.log = cmp.Or(b.log, slog.New(slog.DiscardHandler))
 	b.client = cmp.Or(b.client, &http.Client{Timeout: 30 * time.Second})
@@ -149,12 +157,14 @@ func (b *Bot) handle(m *message) {
 	defer cancel()
 	user, chat := strconv.FormatInt(m.From.ID, 10), strconv.FormatInt(m.Chat.ID, 10)
 	sid := channels.SessionID(b.cfg.Identities, b.cfg.Channel, user)
-	rep, err := b.t.Turn(ctx, engine.Request{
+	texts := []string{b.cfg.ErrorText}
+	if e := api.CheckText(m.Text, b.cfg.MaxTextRunes); e != nil {
+		b.log.Info("channels/telegram: message refused", "session", sid, "code", e.Code)
+		texts = []string{fmt.Sprintf(DefaultTooLongText, b.cfg.MaxTextRunes)}
+	} else if rep, err := b.t.Turn(ctx, engine.Request{
 		SessionID: sid, UserID: user, Channel: b.cfg.Channel, Text: m.Text, Tenant: b.cfg.Tenant,
 		Metadata: map[string]string{"message_id": strconv.FormatInt(m.MessageID, 10), "chat_id": chat},
-	})
-	texts := []string{b.cfg.ErrorText}
-	if err != nil {
+	}); err != nil {
 		b.log.Error("channels/telegram: turn failed", "session", sid, "err", err)
 	} else {
 		texts = channels.Degrade(rep.Replies)

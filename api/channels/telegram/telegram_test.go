@@ -203,3 +203,23 @@ func TestTelegramTokenNeverLeaks(t *testing.T) {
 		}
 	}
 }
+
+func TestTelegramTooLong(t *testing.T) {
+	api, got := fakeAPI(t, http.StatusOK)
+	ft := &fakeTurner{replies: []engine.Part{{Type: "text", Text: "ok"}}}
+	b := New(Config{Token: token, Secret: secret, APIBase: api.URL, MaxTextRunes: 5}, ft, Deps{})
+	deliver(b, update(4, 4, "我要退款啊"), secret)  // 5: a turn
+	deliver(b, update(4, 4, "我要退款啊!"), secret) // 6: refused
+	b.Close()
+	want := []string{"ok", "您的消息太长了，请分几条发送，每条不超过 5 字。"}
+	var texts []string
+	for _, s := range got() {
+		texts = append(texts, s.Text)
+	}
+	if diff := cmp.Diff(want, texts); diff != "" {
+		t.Errorf("sends (-want +got):\n%s", diff)
+	}
+	if len(ft.reqs) != 1 {
+		t.Errorf("%d turns ran, want 1", len(ft.reqs))
+	}
+}

@@ -13,7 +13,8 @@
 //
 // Replies are degraded to text parts (channels.Degrade). Errors use the /v1
 // envelope {"error":{"code":…,"message":…}}: 401 unauthenticated for a
-// missing or wrong signature, 400 for bad input, 413 for a body over 1 MiB,
+// missing or wrong signature, 400 for bad input (the text checked by
+// api.CheckText, as the API checks it), 413 for a body over 1 MiB,
 // and, when the handler's Turner is channels.Limited, 429 rate_limited or
 // 503 overloaded with Retry-After.
 package webhook
@@ -25,7 +26,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -60,7 +60,8 @@ type Config struct {
 	// Identities maps a platform user to a kefu session id; nil, or a
 	// result of "", means Channel+":"+userID.
 	Identities func(channel, userID string) string
-	// MaxTextRunes caps the text in code points; 0 means 2000.
+	// MaxTextRunes caps the text in code points, as server.max_text_runes
+	// does the API's; 0 means 2000.
 	MaxTextRunes int
 	// Tenant owns the sessions this channel creates, and a session of
 	// another tenant is refused; "" acts for the operator (any session).
@@ -129,8 +130,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		channels.WriteError(w, api.CodeInvalidJSON, msg)
 		return
 	}
-	if msg := h.check(req); msg != "" {
+	if msg := h.checkUser(req.UserID); msg != "" {
 		channels.WriteError(w, api.CodeInvalidArgument, msg)
+		return
+	}
+	if e := api.CheckText(req.Text, h.cfg.MaxTextRunes); e != nil {
+		channels.WriteAPIError(w, e)
 		return
 	}
 	meta := make(map[string]string, len(req.Metadata)+1)
@@ -185,23 +190,17 @@ func (h *handler) verify(header string, body []byte) bool {
 	return hmac.Equal(got, mac.Sum(nil))
 }
 
-// check returns what is wrong with req, or "".
-func (h *handler) check(req request) string {
+// checkUser returns what is wrong with a user id, or "".
+func (h *handler) checkUser(id string) string {
 	switch {
-	case req.UserID == "":
+	case id == "":
 		return "user_id is required"
-	case len(req.UserID) > 128:
+	case len(id) > 128:
 		return "user_id is longer than 128 bytes"
-	case !utf8.ValidString(req.UserID) || strings.IndexFunc(req.UserID, func(r rune) bool {
+	case !utf8.ValidString(id) || strings.IndexFunc(id, func(r rune) bool {
 		return unicode.IsSpace(r) || unicode.IsControl(r) || r == '/'
 	}) >= 0:
 		return "user_id must be valid UTF-8 without spaces, slashes or control characters"
-	case !utf8.ValidString(req.Text):
-		return "text is not valid UTF-8"
-	case strings.TrimSpace(req.Text) == "":
-		return "text must not be empty"
-	case utf8.RuneCountInString(req.Text) > h.cfg.MaxTextRunes:
-		return fmt.Sprintf("text is longer than %d characters", h.cfg.MaxTextRunes)
 	}
 	return ""
 }

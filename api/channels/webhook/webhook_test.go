@@ -123,8 +123,8 @@ func TestWebhookErrors(t *testing.T) {
 		{name: "unknown field", body: `{"user_id":"u1","text":"hi","sesion":"x"}`, status: 400, code: "invalid_json"},
 		{name: "no user", body: `{"text":"hi"}`, status: 400, code: "invalid_argument"},
 		{name: "user with slash", body: `{"user_id":"a/b","text":"hi"}`, status: 400, code: "invalid_argument"},
-		{name: "empty text", body: `{"user_id":"u1","text":"  "}`, status: 400, code: "invalid_argument"},
-		{name: "long text", body: `{"user_id":"u1","text":"` + strings.Repeat("字", 2001) + `"}`, status: 400, code: "invalid_argument"},
+		{name: "empty text", body: `{"user_id":"u1","text":"  "}`, status: 400, code: "text_empty"},
+		{name: "long text", body: `{"user_id":"u1","text":"` + strings.Repeat("字", 2001) + `"}`, status: 400, code: "text_too_long"},
 		{name: "too large", body: `{"user_id":"u1","text":"` + strings.Repeat("a", MaxBodyBytes) + `"}`, status: 413, code: "body_too_large"},
 		{name: "GET", method: http.MethodGet, status: 405, code: "method_not_allowed"},
 	}

@@ -515,11 +515,11 @@ func (a *App) channels(cfg *config.Config, adm *api.Admission, logger *slog.Logg
 	out := map[string]http.Handler{}
 	if w := c.Webhook; w != nil {
 		t := channels.Limited(liveEngine{a}, adm, "channel:webhook", false)
-		out["webhook"] = webhookchan.New(webhookchan.Config{Secret: w.Secret, Identities: ids, Tenant: w.Tenant}, t, webhookchan.Deps{Logger: logger})
+		out["webhook"] = webhookchan.New(webhookchan.Config{Secret: w.Secret, Identities: ids, Tenant: w.Tenant, MaxTextRunes: cfg.Server.MaxTextRunes}, t, webhookchan.Deps{Logger: logger})
 	}
 	if tg := c.Telegram; tg != nil {
 		t := channels.Limited(liveEngine{a}, adm, "channel:telegram", true)
-		bot := telegram.New(telegram.Config{Token: tg.Token, Secret: tg.Secret, APIBase: tg.APIBase, Identities: ids, Tenant: tg.Tenant}, t, telegram.Deps{Logger: logger})
+		bot := telegram.New(telegram.Config{Token: tg.Token, Secret: tg.Secret, APIBase: tg.APIBase, Identities: ids, Tenant: tg.Tenant, MaxTextRunes: cfg.Server.MaxTextRunes}, t, telegram.Deps{Logger: logger})
 		// Closed before the engine's parts: it finishes queued turns.
 		a.closers = append(a.closers, func() error { bot.Close(); return nil })
 		out["telegram"] = bot

@@ -475,13 +475,15 @@ channels:
 	}
 }
 
-// TestChannelsShareLimits: the webhook channel and the API spend one
+// TestChannelsUnderServerLimits: the webhook channel and the API spend one
 // session's turn budget, so a customer cannot get around
-// turns_per_second_per_session by switching channels.
-func TestChannelsShareLimits(t *testing.T) {
+// turns_per_second_per_session by switching channels, and
+// server.max_text_runes holds for the channel too.
+func TestChannelsUnderServerLimits(t *testing.T) {
 	demoRuntime(t)
 	a := buildFile(t, writeDemoConfig(t, `
 server:
+  max_text_runes: 10
   limits: {turns_per_second_per_session: 1}
 channels:
   webhook: {secret: "0123456789abcdef0123"}
@@ -500,6 +502,14 @@ channels:
 	a.Handler.ServeHTTP(rec, req)
 	if rec.Code != http.StatusTooManyRequests || !strings.Contains(rec.Body.String(), `"code":"rate_limited"`) || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("webhook turn on the same session: %d %s", rec.Code, rec.Body)
+	}
+	body = `{"user_id":"shop-u2","text":"我买的衣服尺码不合适想退货"}` // 13 characters
+	req = httptest.NewRequest("POST", "/channels/webhook", strings.NewReader(body))
+	req.Header.Set("X-Kefu-Signature", sign("0123456789abcdef0123", body))
+	rec = httptest.NewRecorder()
+	a.Handler.ServeHTTP(rec, req)
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"code":"text_too_long"`) {
+		t.Fatalf("webhook text over max_text_runes: %d %s", rec.Code, rec.Body)
 	}
 }
 
