@@ -63,7 +63,7 @@ type Config struct {
 	MaxTextRunes int
 	Workers      int           // 0 means 8; one chat always uses the same worker
 	Queue        int           // updates waiting per worker; 0 means 64; full answers 503
-	Timeout      time.Duration // per update, turn and sends; 0 means 60s
+	Timeout      time.Duration // for an update's turn, and again for its sends; 0 means 60s
 	// Tenant owns the sessions this channel creates, and a session of
 	// another tenant is refused; "" acts for the operator (any session).
 	Tenant string
@@ -152,6 +152,9 @@ func (b *Bot) Close() error {
 	return nil
 }
 
+// handle runs m's turn within Timeout and sends the replies within
+// another Timeout, so that a turn that ran out of time still gets its
+// apology sent.
 func (b *Bot) handle(m *message) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
 	defer cancel()
@@ -169,9 +172,11 @@ func (b *Bot) handle(m *message) {
 	} else {
 		texts = channels.Degrade(rep.Replies)
 	}
+	sendCtx, cancelSend := context.WithTimeout(context.Background(), b.cfg.Timeout)
+	defer cancelSend()
 	for _, text := range texts {
 		for _, chunk := range channels.Split(text, maxMessageRunes) {
-			if err := b.send(ctx, m.Chat.ID, chunk); err != nil {
+			if err := b.send(sendCtx, m.Chat.ID, chunk); err != nil {
 				b.log.Error("channels/telegram: send failed", "session", sid, "err", err)
 				return
 			}

@@ -223,3 +223,23 @@ func TestTelegramTooLong(t *testing.T) {
 		t.Errorf("%d turns ran, want 1", len(ft.reqs))
 	}
 }
+
+// slowTurner's turns outlast their context.
+type slowTurner struct{}
+
+func (slowTurner) Turn(ctx context.Context, _ engine.Request) (*engine.Reply, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestTelegramTimeoutStillApologises: a turn that runs out of time still
+// gets the error text sent, on a deadline of its own.
+func TestTelegramTimeoutStillApologises(t *testing.T) {
+	api, got := fakeAPI(t, http.StatusOK)
+	b := New(Config{Token: token, Secret: secret, APIBase: api.URL, Timeout: 20 * time.Millisecond, ErrorText: "请稍后再试"}, slowTurner{}, Deps{})
+	deliver(b, update(5, 5, "hi"), secret)
+	b.Close()
+	if s := got(); len(s) != 1 || s[0].Text != "请稍后再试" {
+		t.Errorf("sends %+v, want the error text", s)
+	}
+}

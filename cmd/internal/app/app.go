@@ -519,7 +519,8 @@ func (a *App) channels(cfg *config.Config, adm *api.Admission, logger *slog.Logg
 	}
 	if tg := c.Telegram; tg != nil {
 		t := channels.Limited(liveEngine{a}, adm, "channel:telegram", true)
-		bot := telegram.New(telegram.Config{Token: tg.Token, Secret: tg.Secret, APIBase: tg.APIBase, Identities: ids, Tenant: tg.Tenant, MaxTextRunes: cfg.Server.MaxTextRunes}, t, telegram.Deps{Logger: logger})
+		bot := telegram.New(telegram.Config{Token: tg.Token, Secret: tg.Secret, APIBase: tg.APIBase, Identities: ids, Tenant: tg.Tenant,
+			MaxTextRunes: cfg.Server.MaxTextRunes, ErrorText: tg.ErrorText, Workers: tg.Workers, Queue: tg.Queue, Timeout: tg.Timeout.Std()}, t, telegram.Deps{Logger: logger})
 		// Closed before the engine's parts: it finishes queued turns.
 		a.closers = append(a.closers, func() error { bot.Close(); return nil })
 		out["telegram"] = bot

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -510,6 +511,63 @@ channels:
 	a.Handler.ServeHTTP(rec, req)
 	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"code":"text_too_long"`) {
 		t.Fatalf("webhook text over max_text_runes: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestTelegramChannelConfigured: the Telegram channel's YAML reaches the
+// bot. A first message is answered by the demo flows; a second at once is
+// over turns_per_second_per_session, waits for its budget longer than the
+// channel's timeout allows, and gets the configured error text.
+func TestTelegramChannelConfigured(t *testing.T) {
+	demoRuntime(t)
+	var mu sync.Mutex
+	var sent []string
+	bot := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m struct{ Text string }
+		json.NewDecoder(r.Body).Decode(&m)
+		mu.Lock()
+		sent = append(sent, r.URL.Path+" "+m.Text)
+		mu.Unlock()
+		w.Write([]byte(`{"ok":true,"result":{}}`))
+	}))
+	defer bot.Close()
+	a := buildFile(t, writeDemoConfig(t, `
+server:
+  limits: {turns_per_second_per_session: 1}
+channels:
+  telegram:
+    token: "123:abc"
+    secret: "0123456789abcdef"
+    api_base: `+bot.URL+`
+    error_text: 客服正忙，请稍后再发
+    workers: 2
+    timeout: 200ms
+`))
+	for i, text := range []string{"你好", "在吗"} {
+		body := fmt.Sprintf(`{"update_id":%d,"message":{"message_id":%d,"from":{"id":7},"chat":{"id":7},"text":%q}}`, i+1, i+1, text)
+		req := httptest.NewRequest("POST", "/channels/telegram", strings.NewReader(body))
+		req.Header.Set("X-Telegram-Bot-Api-Secret-Token", "0123456789abcdef")
+		rec := httptest.NewRecorder()
+		a.Handler.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			t.Fatalf("update %d: %d %s", i+1, rec.Code, rec.Body)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		got := slices.Clone(sent)
+		mu.Unlock()
+		if len(got) >= 2 && strings.HasSuffix(got[len(got)-1], "客服正忙，请稍后再发") {
+			if !strings.HasPrefix(got[0], "/bot123:abc/sendMessage ") || !strings.Contains(got[0], "您好") {
+				t.Fatalf("first reply %q", got[0])
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sent %q; want the demo's greeting, then the configured error text", got)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -358,6 +358,15 @@ type TelegramChannel struct {
 	Secret  string `yaml:"secret"` // the webhook's secret_token
 	APIBase string `yaml:"api_base"`
 	Tenant  string `yaml:"tenant"` // owns the sessions the channel creates; "" acts for the operator
+	// ErrorText is sent when a turn fails; "" is 抱歉，系统繁忙，请稍后再试。
+	ErrorText string `yaml:"error_text"`
+	// Workers run turns (one chat always on the same worker, in order);
+	// Queue is the updates waiting per worker, beyond which an update is
+	// answered 503 for Telegram to retry; Timeout bounds one update's turn
+	// and sends. 0 means 8, 64 and 60s.
+	Workers int      `yaml:"workers"`
+	Queue   int      `yaml:"queue"`
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Generate configures the generative fallback.
@@ -709,6 +718,15 @@ func (c *Config) Validate() error {
 		}
 		if len(tg.Secret) < 16 {
 			bad("channels.telegram.secret", "must be at least 16 characters (Telegram's secret_token)")
+		}
+		if tg.Workers < 0 {
+			bad("channels.telegram.workers", "must not be negative")
+		}
+		if tg.Queue < 0 {
+			bad("channels.telegram.queue", "must not be negative")
+		}
+		if tg.Timeout < 0 {
+			bad("channels.telegram.timeout", "must not be negative")
 		}
 	}
 	if c.Dialog.MaxSteps < 0 {

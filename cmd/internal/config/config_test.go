@@ -58,6 +58,10 @@ func TestBad(t *testing.T) {
 			"server.keys[0].key: must be at least 16 characters (got 5)", `server.keys[0].scopes: "root" is not chat, knowledge or admin`,
 			"server.limits: limits must not be negative",
 		},
+		"bad-channels.bad.yml": {
+			"channels.webhook.secret: must be at least 16 characters", "channels.telegram.workers: must not be negative",
+			"channels.telegram.queue: must not be negative", "channels.telegram.timeout: must not be negative",
+		},
 		"bad-dialog.bad.yml": {
 			`sessions.store: "memcached" is not embedded or redis`, "sessions.memory: 0 is outside 1..1000 turns",
 			"sessions.idle_timeout: must be > 0", `normalize.action: "drop" is not mask or block`,
