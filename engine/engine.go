@@ -404,7 +404,7 @@ func (e *Engine) Turn(ctx context.Context, req Request) (*Reply, error) {
 	// memory of this turn.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.SaveTimeout)
 	defer cancel()
-	_, sspan := tracer().Start(ctx, "kefu.session.save")
+	sctx, sspan := tracer().Start(sctx, "kefu.session.save")
 	err = e.d.Sessions.Save(sctx, sess)
 	sspan.End()
 	if err != nil {

@@ -664,6 +664,16 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
+// spanStore is a session store whose Save starts a span of its own, as an
+// instrumented client would.
+type spanStore struct{ session.Store }
+
+func (s spanStore) Save(ctx context.Context, sess *session.Session) error {
+	ctx, sp := otel.Tracer("test").Start(ctx, "store.save")
+	defer sp.End()
+	return s.Store.Save(ctx, sess)
+}
+
 // TestTurnSpans records the spans of a turn that calls a business service:
 // one kefu.turn with its stages and the service call beneath.
 func TestTurnSpans(t *testing.T) {
@@ -673,6 +683,11 @@ func TestTurnSpans(t *testing.T) {
 	otel.SetTracerProvider(tp)
 	defer otel.SetTracerProvider(prev)
 	fx := newFixture(t, flows)
+	fx.deps.Sessions = spanStore{fx.store}
+	var err error
+	if fx.e, err = engine.New(engine.Config{Memory: 5}, fx.deps); err != nil {
+		t.Fatal(err)
+	}
 	fx.turn(t, "sp", "我要退货")
 	fx.turn(t, "sp", "A2024112200003")
 	spans := rec.Ended()
@@ -690,6 +705,10 @@ func TestTurnSpans(t *testing.T) {
 	dialog := byName["kefu.dialog"][1]
 	if svc.Parent().SpanID() != dialog.SpanContext().SpanID() || dialog.Parent().SpanID() != turn.SpanContext().SpanID() {
 		t.Errorf("the service call must sit under the dialog, under the turn")
+	}
+	save, write := byName["kefu.session.save"][1], byName["store.save"][1]
+	if write.Parent().SpanID() != save.SpanContext().SpanID() || save.Parent().SpanID() != turn.SpanContext().SpanID() {
+		t.Errorf("the store's own spans must sit under kefu.session.save, under the turn")
 	}
 	found := false
 	for _, a := range turn.Attributes() {
