@@ -288,19 +288,10 @@ func coverage(query, text string) float64 {
 		have[t] = true
 	}
 	var got, all float64
-	seen := map[string]bool{}
-	for _, t := range Terms(query) {
-		if seen[t] {
-			continue
-		}
-		seen[t] = true
-		w := 2.0
-		if len([]rune(t)) == 1 && unicode.Is(unicode.Han, []rune(t)[0]) {
-			w = 1
-		}
-		all += w
-		if have[t] {
-			got += w
+	for _, q := range queryTerms(query) {
+		all += q.w
+		if have[q.t] {
+			got += q.w
 		}
 	}
 	if all == 0 {

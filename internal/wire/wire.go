@@ -78,19 +78,14 @@ func (d *Decoder) Uint64() uint64 {
 }
 
 // Uvarint reads an unsigned varint.
-func (d *Decoder) Uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.Fail(d.short)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+func (d *Decoder) Uvarint() uint64 { return varint(d, binary.Uvarint) }
 
 // Varint reads a zigzag varint.
-func (d *Decoder) Varint() int64 {
-	v, n := binary.Varint(d.b)
+func (d *Decoder) Varint() int64 { return varint(d, binary.Varint) }
+
+// varint reads one varint with read (binary.Uvarint or binary.Varint).
+func varint[T uint64 | int64](d *Decoder, read func([]byte) (T, int)) T {
+	v, n := read(d.b)
 	if n <= 0 {
 		d.Fail(d.short)
 		return 0
