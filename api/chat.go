@@ -165,6 +165,12 @@ func pathParam(r *http.Request, name string) (string, error) {
 }
 
 // turnError maps an error of engine.Turn on session id.
+// TurnError is the error response for a failed turn on session id, as the
+// API sends it: an *Error in err's chain (a refused turn) as it is, an
+// unavailable store 503, another tenant's session 403, anything else 500.
+// The channel adapters answer with it too.
+func TurnError(id string, err error) *Error { return toError(turnError(id, err)) }
+
 func turnError(id string, err error) error {
 	switch {
 	case errors.Is(err, engine.ErrStore):

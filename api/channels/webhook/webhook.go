@@ -14,9 +14,11 @@
 // Replies are degraded to text parts (channels.Degrade). Errors use the /v1
 // envelope {"error":{"code":…,"message":…}}: 401 unauthenticated for a
 // missing or wrong signature, 400 for bad input (the text checked by
-// api.CheckText, as the API checks it), 413 for a body over 1 MiB,
-// and, when the handler's Turner is channels.Limited, 429 rate_limited or
-// 503 overloaded with Retry-After.
+// api.CheckText, as the API checks it), 413 for a body over 1 MiB, and a
+// failed turn as the API answers it (api.TurnError): 503 for an
+// unavailable store, 403 for another tenant's session, and, when the
+// handler's Turner is channels.Limited, 429 rate_limited or 503 overloaded
+// with Retry-After.
 package webhook
 
 import (
@@ -25,7 +27,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -150,22 +151,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		SessionID: sid, UserID: req.UserID, Channel: h.cfg.Channel, Text: req.Text, Metadata: meta, Tenant: h.cfg.Tenant,
 	})
 	if err != nil {
-		var refused *api.Error
-		if errors.As(err, &refused) && (refused.Code == api.CodeRateLimited || refused.Code == api.CodeOverloaded) {
-			h.log.WarnContext(r.Context(), "channels/webhook: turn refused", "channel", h.cfg.Channel, "session", sid, "code", refused.Code)
-			channels.WriteAPIError(w, refused)
-			return
+		e := api.TurnError(sid, err)
+		level := slog.LevelWarn
+		if e.Status == http.StatusInternalServerError {
+			level = slog.LevelError
 		}
-		h.log.ErrorContext(r.Context(), "channels/webhook: turn failed", "channel", h.cfg.Channel, "session", sid, "err", err)
-		if errors.Is(err, engine.ErrStore) {
-			channels.WriteError(w, api.CodeUnavailable, "sessions are unavailable; try again shortly")
-			return
-		}
-		if errors.Is(err, engine.ErrForbidden) {
-			channels.WriteError(w, api.CodePermissionDenied, "the session belongs to another tenant")
-			return
-		}
-		channels.WriteError(w, api.CodeInternal, "internal error")
+		h.log.Log(r.Context(), level, "channels/webhook: turn failed", "channel", h.cfg.Channel, "session", sid, "code", e.Code, "err", err)
+		channels.WriteAPIError(w, e)
 		return
 	}
 	out := response{SessionID: sid, Replies: []engine.Part{}, Route: rep.Route, Handoff: rep.Handoff}
