@@ -78,11 +78,9 @@ type Options struct {
 	// Keys are the API keys. With none, chat and knowledge are open (for
 	// development) and admin endpoints are closed.
 	Keys []APIKey
-	// Limits bound turns per key, per session and in flight.
-	Limits Limits
-	// Admission, when set, applies the turn limits instead of Limits: pass
-	// the one the channel adapters use (channels.Limited) so that the API
-	// and the channels share one budget.
+	// Admission bounds turns per key, per session and in flight; nil means
+	// no limits. Pass the one the channel adapters use (channels.Limited)
+	// so that the API and the channels share one budget.
 	Admission *Admission
 	// CORSOrigins may call the API from a browser ("*": any).
 	CORSOrigins []string
@@ -136,7 +134,7 @@ func New(opts Options) http.Handler {
 		admission:    opts.Admission,
 	}
 	if s.admission == nil {
-		s.admission = NewAdmission(opts.Limits)
+		s.admission = NewAdmission(Limits{})
 	}
 
 	mux := chi.NewRouter()

@@ -58,7 +58,7 @@ func TestAdminClosedWithoutKeys(t *testing.T) {
 }
 
 func TestTurnLimits(t *testing.T) {
-	h := New(Options{Engine: echoEngine(t), Limits: Limits{PerSession: 1}})
+	h := New(Options{Engine: echoEngine(t), Admission: NewAdmission(Limits{PerSession: 1})})
 	body := `{"session_id":"fast","text":"你好"}`
 	if rec := serve(h, request{path: "/v1/chat", body: body}); rec.Code != 200 {
 		t.Fatalf("first: %d", rec.Code)
@@ -80,7 +80,7 @@ func TestTurnLimits(t *testing.T) {
 		<-block
 		return &engine.Reply{SessionID: r.SessionID, Replies: []engine.Part{}, Entities: []engine.Entity{}}, nil
 	}}
-	h = New(Options{Engine: fe, Limits: Limits{MaxConcurrent: 1}})
+	h = New(Options{Engine: fe, Admission: NewAdmission(Limits{MaxConcurrent: 1})})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); serve(h, request{path: "/v1/chat", body: `{"session_id":"a","text":"x"}`}) }()

@@ -136,7 +136,7 @@ func TestTenants(t *testing.T) {
 // TestTenantPerSessionLimit: another tenant's refused turns on a session
 // id do not spend its owner's per-session budget.
 func TestTenantPerSessionLimit(t *testing.T) {
-	h := New(Options{Engine: newRealEngine(t), Limits: Limits{PerSession: 2}, Keys: []APIKey{
+	h := New(Options{Engine: newRealEngine(t), Admission: NewAdmission(Limits{PerSession: 2}), Keys: []APIKey{
 		{Name: "a", Key: "key-a", Scopes: []string{ScopeChat}},
 		{Name: "b", Key: "key-b", Scopes: []string{ScopeChat}},
 	}})

@@ -362,8 +362,8 @@ type TelegramChannel struct {
 	ErrorText string `yaml:"error_text"`
 	// Workers run turns (one chat always on the same worker, in order);
 	// Queue is the updates waiting per worker, beyond which an update is
-	// answered 503 for Telegram to retry; Timeout bounds one update's turn
-	// and sends. 0 means 8, 64 and 60s.
+	// answered 503 for Telegram to retry; Timeout bounds one update's turn,
+	// and again the sending of its replies. 0 means 8, 64 and 60s.
 	Workers int      `yaml:"workers"`
 	Queue   int      `yaml:"queue"`
 	Timeout Duration `yaml:"timeout"`
